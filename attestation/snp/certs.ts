@@ -1,0 +1,218 @@
+/**
+ * X.509 certificates of the AMD chain: DER/PEM input, the fields verification needs, and the
+ * VCEK/VLEK AMD extensions (OIDs 1.3.6.1.4.1.3704.1.*, go-sev-guest `kds/kds.go`). Parsing only.
+ */
+import { AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes } from "@peculiar/asn1-schema";
+import { Name as AsnName, Certificate } from "@peculiar/asn1-x509";
+import { CertificateError } from "../errors.js";
+import type { TcbVersion } from "./tcb.js";
+
+/** A parsed certificate: the raw parts a signature check needs, plus validity and names. */
+export interface ChainCertificate {
+  der: Uint8Array;
+  tbs: Uint8Array;
+  signatureAlgorithmOid: string;
+  signatureAlgorithmParams: Uint8Array | undefined;
+  signature: Uint8Array;
+  spki: Uint8Array;
+  publicKeyAlgorithmOid: string;
+  publicKeyParamsOid: string | undefined;
+  subject: Uint8Array;
+  issuer: Uint8Array;
+  notBefore: Date;
+  notAfter: Date;
+  extensions: Map<string, Uint8Array>;
+}
+
+export type EndorsementKind = "VCEK" | "VLEK";
+
+/** The AMD extensions of a VCEK or VLEK. `tcb.fmc` appears on Turin certificates only. */
+export interface AmdKeyExtensions {
+  kind: EndorsementKind;
+  structVersion?: number;
+  productName?: string;
+  tcb: TcbVersion;
+  /** VCEK: the chip id, stored raw in extnValue (64 bytes; 8 on Turin). */
+  hwId?: Uint8Array;
+  /** VLEK: the cloud provider that holds the key, e.g. "CN=cc-us-east-2.amazonaws.com". */
+  cspId?: string;
+}
+
+const AMD = "1.3.6.1.4.1.3704.1.";
+export const OID_STRUCT_VERSION = `${AMD}1`;
+export const OID_PRODUCT_NAME = `${AMD}2`;
+export const OID_BL_SPL = `${AMD}3.1`;
+export const OID_TEE_SPL = `${AMD}3.2`;
+export const OID_SNP_SPL = `${AMD}3.3`;
+export const OID_UCODE_SPL = `${AMD}3.8`;
+export const OID_FMC_SPL = `${AMD}3.9`;
+export const OID_HWID = `${AMD}4`;
+export const OID_CSP_ID = `${AMD}5`;
+
+// Minimal ASN.1 schemas for the extension values; decorators applied as plain calls because
+// the project compiles without experimentalDecorators.
+class DerInteger {
+  value = 0;
+}
+AsnProp({ type: AsnPropTypes.Integer })(DerInteger.prototype, "value");
+AsnType({ type: AsnTypeTypes.Choice })(DerInteger);
+
+class DerIa5String {
+  value = "";
+}
+AsnProp({ type: AsnPropTypes.IA5String })(DerIa5String.prototype, "value");
+AsnType({ type: AsnTypeTypes.Choice })(DerIa5String);
+
+class ObjectIdentifierHolder {
+  value = "";
+}
+AsnProp({ type: AsnPropTypes.ObjectIdentifier })(ObjectIdentifierHolder.prototype, "value");
+AsnType({ type: AsnTypeTypes.Choice })(ObjectIdentifierHolder);
+
+function bad(message: string): never {
+  throw new CertificateError(message);
+}
+
+const PEM_RE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/g;
+
+/** Every certificate in `input`: one DER certificate, or one or more PEM blocks in order. */
+export function certificatesFromInput(input: Uint8Array | string): Uint8Array[] {
+  const text = typeof input === "string" ? input : pemText(input);
+  if (text === undefined) return [input as Uint8Array];
+  const out: Uint8Array[] = [];
+  for (const m of text.matchAll(PEM_RE)) {
+    let bin: string;
+    try {
+      bin = atob(m[1]!.replace(/\s+/g, ""));
+    } catch (e) {
+      throw new CertificateError("certificate: malformed PEM", { cause: e });
+    }
+    const der = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) der[i] = bin.charCodeAt(i);
+    out.push(der);
+  }
+  if (out.length === 0) bad("certificate: no PEM certificate found");
+  return out;
+}
+
+/** Bytes are PEM when they start with "-----BEGIN" after optional whitespace; else DER. */
+function pemText(b: Uint8Array): string | undefined {
+  let i = 0;
+  while (i < b.length && (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09)) i++;
+  if (b[i] !== 0x2d) return undefined;
+  return new TextDecoder().decode(b);
+}
+
+/** Exactly one certificate as DER, from DER or PEM. */
+export function toDer(input: Uint8Array | string): Uint8Array {
+  const all = certificatesFromInput(input);
+  if (all.length !== 1) bad("certificate: expected exactly one certificate");
+  return all[0]!;
+}
+
+const bytes = (b: ArrayBuffer | ArrayBufferView): Uint8Array =>
+  b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+export function parseCertificate(der: Uint8Array): ChainCertificate {
+  let c: Certificate;
+  try {
+    c = AsnConvert.parse(der, Certificate);
+  } catch (e) {
+    throw new CertificateError("certificate: malformed DER", { cause: e });
+  }
+  const tbs = c.tbsCertificate;
+  if (!c.tbsCertificateRaw) bad("certificate: malformed DER");
+  const extensions = new Map<string, Uint8Array>();
+  for (const ext of tbs.extensions ?? []) {
+    if (extensions.has(ext.extnID)) bad("certificate: duplicate extension");
+    extensions.set(ext.extnID, new Uint8Array(ext.extnValue.buffer));
+  }
+  const keyAlg = tbs.subjectPublicKeyInfo.algorithm;
+  let publicKeyParamsOid: string | undefined;
+  if (keyAlg.parameters && keyAlg.algorithm === "1.2.840.10045.2.1") {
+    try {
+      publicKeyParamsOid = AsnConvert.parse(keyAlg.parameters, ObjectIdentifierHolder).value;
+    } catch (e) {
+      throw new CertificateError("certificate: malformed EC parameters", { cause: e });
+    }
+  }
+  return {
+    der,
+    tbs: bytes(c.tbsCertificateRaw),
+    signatureAlgorithmOid: c.signatureAlgorithm.algorithm,
+    signatureAlgorithmParams: c.signatureAlgorithm.parameters
+      ? bytes(c.signatureAlgorithm.parameters)
+      : undefined,
+    signature: bytes(c.signatureValue),
+    spki: bytes(AsnConvert.serialize(tbs.subjectPublicKeyInfo)),
+    publicKeyAlgorithmOid: keyAlg.algorithm,
+    publicKeyParamsOid,
+    subject: bytes(AsnConvert.serialize(tbs.subject)),
+    issuer: bytes(AsnConvert.serialize(tbs.issuer)),
+    notBefore: tbs.validity.notBefore.getTime(),
+    notAfter: tbs.validity.notAfter.getTime(),
+    extensions,
+  };
+}
+
+const OID_ORGANIZATION = "2.5.4.10";
+
+/** The organisation (O) values of a DER Name; used to recognise a simulated root. */
+export function organizations(nameDer: Uint8Array): string[] {
+  let name: AsnName;
+  try {
+    name = AsnConvert.parse(nameDer, AsnName);
+  } catch (e) {
+    throw new CertificateError("certificate: malformed name", { cause: e });
+  }
+  return name.flatMap((rdn) => rdn.filter((a) => a.type === OID_ORGANIZATION).map((a) => a.value.toString()));
+}
+
+function spl(ext: Map<string, Uint8Array>, oid: string): number | undefined {
+  const v = ext.get(oid);
+  if (v === undefined) return undefined;
+  let n: number;
+  try {
+    n = AsnConvert.parse(v, DerInteger).value;
+  } catch (e) {
+    throw new CertificateError("certificate: malformed SPL extension", { cause: e });
+  }
+  if (!Number.isInteger(n) || n < 0 || n > 255) bad("certificate: SPL extension out of range");
+  return n;
+}
+
+function ia5(ext: Map<string, Uint8Array>, oid: string): string | undefined {
+  const v = ext.get(oid);
+  if (v === undefined) return undefined;
+  try {
+    return AsnConvert.parse(v, DerIa5String).value;
+  } catch (e) {
+    throw new CertificateError("certificate: malformed string extension", { cause: e });
+  }
+}
+
+/** The AMD extensions of a VCEK/VLEK; kind from hwID (VCEK) or CSP_ID (VLEK), exactly one. */
+export function parseAmdExtensions(cert: ChainCertificate): AmdKeyExtensions {
+  const e = cert.extensions;
+  const hwId = e.get(OID_HWID);
+  const cspId = ia5(e, OID_CSP_ID);
+  if ((hwId === undefined) === (cspId === undefined)) bad("certificate: neither a VCEK nor a VLEK");
+  const bl = spl(e, OID_BL_SPL);
+  const tee = spl(e, OID_TEE_SPL);
+  const snp = spl(e, OID_SNP_SPL);
+  const ucode = spl(e, OID_UCODE_SPL);
+  if (bl === undefined || tee === undefined || snp === undefined || ucode === undefined) {
+    bad("certificate: missing TCB extension");
+  }
+  const tcb: TcbVersion = { bl, tee, snp, ucode };
+  const fmc = spl(e, OID_FMC_SPL);
+  if (fmc !== undefined) tcb.fmc = fmc;
+  const out: AmdKeyExtensions = { kind: hwId ? "VCEK" : "VLEK", tcb };
+  const structVersion = spl(e, OID_STRUCT_VERSION);
+  if (structVersion !== undefined) out.structVersion = structVersion;
+  const productName = ia5(e, OID_PRODUCT_NAME);
+  if (productName !== undefined) out.productName = productName;
+  if (hwId) out.hwId = hwId.slice();
+  if (cspId !== undefined) out.cspId = cspId;
+  return out;
+}

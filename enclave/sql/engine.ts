@@ -1,0 +1,116 @@
+/**
+ * A locked-down in-memory DuckDB: no file, network or extension access except one private
+ * directory on a memory-backed filesystem (for ingest pipes), and configuration frozen so no
+ * later statement can undo any of it. See docs/INGEST.md for the spill-encryption finding.
+ */
+import { mkdtempSync, rmSync, statfsSync } from "node:fs";
+import { join } from "node:path";
+import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
+import { UsageError } from "../../attestation/errors.js";
+import type { Dataset } from "../../protocol/contract/types.js";
+
+export interface EngineOptions {
+  /** DuckDB memory_limit, e.g. "2GB". Default "1GB". */
+  memoryLimit?: string;
+  /** Worker threads. Default 2. */
+  threads?: number;
+  /** Memory-backed filesystem for the private scratch directory. Default "/dev/shm". */
+  scratchRoot?: string;
+  /** Let operators spill to <scratch>/spill (memory-backed) instead of failing at memoryLimit. */
+  spill?: boolean;
+  /** Interrupt a query after this many milliseconds. Default 30 000. */
+  queryTimeoutMs?: number;
+  /** Refuse results with more rows than this (before suppression). Default 100 000. */
+  maxResultRows?: number;
+}
+
+/** Filesystem magic numbers (statfs f_type) of memory-backed filesystems. */
+const MEMORY_FS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
+const MEMORY_LIMIT = /^\d{1,6}(\.\d{1,3})?\s?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/;
+const SAFE_PATH = /^\/[A-Za-z0-9/_.-]+$/;
+
+export class SqlEngine {
+  /** Datasets loaded so far, by id (registered by ingest). */
+  readonly datasets = new Map<string, Dataset>();
+  /** Per-engine cache owned by run.ts (prepared plans by query id). */
+  readonly plans = new Map<string, unknown>();
+  #closed = false;
+
+  constructor(
+    readonly instance: DuckDBInstance,
+    /** Connection for engine-internal statements (parsing, catalog checks). */
+    readonly connection: DuckDBConnection,
+    /** Private 0700 directory on a memory filesystem: the only path DuckDB may open. */
+    readonly scratchDir: string,
+    readonly queryTimeoutMs: number,
+    readonly maxResultRows: number,
+  ) {}
+
+  /** A fresh connection, so an interrupt or transaction stays local to one task. */
+  connect(): Promise<DuckDBConnection> {
+    return this.instance.connect();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.plans.clear();
+    this.connection.closeSync();
+    this.instance.closeSync();
+    rmSync(this.scratchDir, { recursive: true, force: true });
+  }
+}
+
+function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine> {
+  const memoryLimit = options.memoryLimit ?? "1GB";
+  const threads = options.threads ?? 2;
+  const root = options.scratchRoot ?? "/dev/shm";
+  if (!MEMORY_LIMIT.test(memoryLimit)) throw new UsageError("engine: memoryLimit not understood");
+  if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new UsageError("engine: threads");
+  if (!SAFE_PATH.test(root)) throw new UsageError("engine: scratchRoot must be a plain absolute path");
+  // Plaintext passes through the scratch directory, so it must never be a disk.
+  if (!MEMORY_FS.has(Number(statfsSync(root).type))) {
+    throw new UsageError("engine: scratchRoot is not a memory-backed filesystem");
+  }
+  const scratchDir = mkdtempSync(join(root, "cleanroom-sql-"));
+  const spillDir = join(scratchDir, "spill");
+  try {
+    const instance = await DuckDBInstance.create(":memory:", {
+      autoinstall_known_extensions: "false",
+      autoload_known_extensions: "false",
+      allow_community_extensions: "false",
+      allow_unsigned_extensions: "false",
+      allow_persistent_secrets: "false",
+      memory_limit: memoryLimit,
+      threads: String(threads),
+      // Empty disables spilling entirely; otherwise spill stays in the memory-backed directory.
+      temp_directory: options.spill ? spillDir : "",
+    });
+    const connection = await instance.connect();
+    // allowed_directories cannot be set at creation, and must precede the access switch-off.
+    await connection.run(`SET allowed_directories = [${sqlString(`${scratchDir}/`)}]`);
+    await connection.run("SET enable_external_access = false");
+    await connection.run("SET lock_configuration = true");
+    return new SqlEngine(
+      instance,
+      connection,
+      scratchDir,
+      options.queryTimeoutMs ?? 30_000,
+      options.maxResultRows ?? 100_000,
+    );
+  } catch (e) {
+    rmSync(scratchDir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Double-quoted SQL identifier; names reaching here are already checked against the contract. */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export { sqlString };

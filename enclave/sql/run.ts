@@ -1,0 +1,118 @@
+/**
+ * Runs one approved query: typed parameters bound as values, the prepared plan's output policy
+ * applied, a timeout and a row cap enforced. Engine errors never leave verbatim.
+ */
+import type { Json } from "@duckdb/node-api";
+import { isCleanroomError } from "../../attestation/errors.js";
+import type { ApprovedQuery } from "../../protocol/contract/types.js";
+import { checkApprovedQuery } from "./check.js";
+import type { SqlEngine } from "./engine.js";
+import { QueryFailedError, QueryTimeoutError, ResultTooLargeError } from "./errors.js";
+import { type BoundParameter, validateParameters } from "./params.js";
+import { applyOutputPolicy, type OutputColumn, planQuery, type QueryPlan } from "./policy.js";
+
+export interface QueryResult {
+  columns: OutputColumn[];
+  rows: Json[][];
+  groupsSuppressed: number;
+}
+
+interface CachedPlan {
+  /** The approved query the plan was made from; a different definition gets a new plan. */
+  definition: string;
+  plan: Promise<QueryPlan>;
+  /** Runs on one plan share its connection and statement, so they go one at a time. */
+  tail: Promise<unknown>;
+}
+
+async function cachedPlan(engine: SqlEngine, query: ApprovedQuery): Promise<CachedPlan> {
+  const definition = JSON.stringify(query);
+  const existing = engine.plans.get(query.id) as CachedPlan | undefined;
+  if (existing?.definition === definition) return existing;
+  const plan = (async () =>
+    planQuery(engine, await checkApprovedQuery(engine, [...engine.datasets.values()], query)))();
+  const entry: CachedPlan = { definition, plan, tail: Promise.resolve() };
+  engine.plans.set(query.id, entry);
+  plan.catch(() => engine.plans.delete(query.id));
+  if (existing)
+    existing.tail = existing.tail.then(async () => (await existing.plan).close()).catch(() => undefined);
+  return entry;
+}
+
+function bind(plan: QueryPlan, params: BoundParameter[]): void {
+  const { statement } = plan;
+  statement.clearBindings();
+  for (const p of params) {
+    const index = statement.parameterIndex(p.name);
+    const v = p.value;
+    if (typeof v === "string") statement.bindVarchar(index, v);
+    else if (typeof v === "bigint") statement.bindBigInt(index, v);
+    else if (typeof v === "number") statement.bindDouble(index, v);
+    else if (typeof v === "boolean") statement.bindBoolean(index, v);
+    else if ("days" in v) statement.bindDate(index, v);
+    else statement.bindTimestamp(index, v);
+  }
+}
+
+async function execute(engine: SqlEngine, plan: QueryPlan, params: BoundParameter[]): Promise<QueryResult> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    plan.connection.interrupt();
+  }, engine.queryTimeoutMs);
+  try {
+    bind(plan, params);
+    const reader = await plan.statement.streamAndReadUntil(engine.maxResultRows + 1);
+    if (reader.currentRowCount > engine.maxResultRows) {
+      throw new ResultTooLargeError("query result exceeds the row cap");
+    }
+    const { rows, groupsSuppressed } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson());
+    return { columns: plan.columns, rows, groupsSuppressed };
+  } catch (e) {
+    if (isCleanroomError(e)) throw e;
+    if (timedOut) throw new QueryTimeoutError("query exceeded its time limit", { cause: e });
+    throw new QueryFailedError(e);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export async function runApprovedQuery(
+  engine: SqlEngine,
+  query: ApprovedQuery,
+  params: Record<string, unknown>,
+): Promise<QueryResult> {
+  const bound = validateParameters(query.parameters, params);
+  let entry: CachedPlan;
+  let plan: QueryPlan;
+  try {
+    entry = await cachedPlan(engine, query);
+    plan = await entry.plan;
+  } catch (e) {
+    throw isCleanroomError(e) ? e : new QueryFailedError(e);
+  }
+  const run = entry.tail.then(() => execute(engine, plan, bound));
+  entry.tail = run.catch(() => undefined);
+  return run;
+}
+
+function csvCell(value: Json): string {
+  if (value === null) return "";
+  const text = typeof value === "string" ? value : JSON.stringify(value);
+  return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** RFC 4180 CSV with a header row, "\n" line ends; same result, same bytes. */
+export function resultToCsv(result: QueryResult): string {
+  const lines = [result.columns.map((c) => csvCell(c.name)), ...result.rows.map((r) => r.map(csvCell))];
+  return `${lines.map((cells) => cells.join(",")).join("\n")}\n`;
+}
+
+/** JSON with a fixed key order; same result, same bytes. */
+export function resultToJson(result: QueryResult): string {
+  return JSON.stringify({
+    columns: result.columns.map((c) => ({ name: c.name, type: c.type })),
+    rows: result.rows,
+    groupsSuppressed: result.groupsSuppressed,
+  });
+}

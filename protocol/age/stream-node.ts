@@ -1,0 +1,168 @@
+/**
+ * age v1 encryption and decryption for Node, streaming. The payload (C2SP age, "Payload") runs on
+ * node:crypto's native ChaCha20-Poly1305, which is why this one file of protocol/age/ is
+ * Node-only; browsers use the age-encryption package, which reads and writes the same format.
+ *
+ * Decrypted chunks are released as each one authenticates: a consumer must treat a stream
+ * error (tampering, truncation) as the failure of the whole file and discard what it read.
+ */
+import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject, randomBytes } from "node:crypto";
+import { Readable } from "node:stream";
+import { ByteQueue } from "./byte-queue.js";
+import { openHeader, sealHeader } from "./envelope.js";
+import { AgeDecryptError } from "./errors.js";
+import { PAYLOAD_NONCE_BYTES, payloadKey } from "./file-key.js";
+import { HeaderReader } from "./header-reader.js";
+
+export const CHUNK_BYTES = 64 * 1024;
+const TAG_BYTES = 16;
+const SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_BYTES;
+
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+/** One "AGE-SECRET-KEY-1..." string or several; the first that opens a stanza is used. */
+export type Identities = string | readonly string[];
+
+/** The STREAM nonce: an 11-byte big-endian chunk counter, then 0x01 on the final chunk only. */
+class ChunkNonce {
+  readonly bytes = Buffer.alloc(12);
+  first = true;
+
+  next(): void {
+    this.first = false;
+    for (let i = 10; i >= 0; i--) {
+      this.bytes[i] = (this.bytes[i]! + 1) & 0xff;
+      if (this.bytes[i] !== 0) return;
+    }
+    throw new AgeDecryptError("payload: chunk counter overflow");
+  }
+
+  markLast(): void {
+    this.bytes[11] = 1;
+  }
+}
+
+/** One sealed chunk: the ciphertext, then the tag. */
+function sealChunk(key: KeyObject, nonce: Buffer, plaintext: Uint8Array): [Buffer, Buffer] {
+  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES });
+  const body = cipher.update(plaintext);
+  cipher.final();
+  return [body, cipher.getAuthTag()];
+}
+
+/** One chunk's plaintext, returned only after its tag verifies. */
+function openChunk(key: KeyObject, nonce: Buffer, sealed: Uint8Array): Buffer {
+  const decipher = createDecipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_BYTES });
+  decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+  const plaintext = decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES));
+  try {
+    decipher.final();
+  } catch (cause) {
+    throw new AgeDecryptError("payload: chunk authentication failed", { cause });
+  }
+  return plaintext;
+}
+
+/** The source's own iterator, sync or async: no extra generator layer per input piece. */
+function iterate(source: ByteSource): Iterator<Uint8Array> | AsyncIterator<Uint8Array> {
+  return Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+}
+
+/** Ciphertext pieces of an age file encrypting `source` to every recipient ("age1..."). */
+export async function* encryptChunks(
+  source: ByteSource,
+  recipients: readonly string[],
+): AsyncGenerator<Uint8Array> {
+  const { header, fileKey } = await sealHeader(recipients);
+  const payloadNonce = randomBytes(PAYLOAD_NONCE_BYTES);
+  const key = createSecretKey(await payloadKey(fileKey, payloadNonce));
+  yield header;
+  yield payloadNonce;
+  const queue = new ByteQueue();
+  const scratch = Buffer.allocUnsafe(CHUNK_BYTES);
+  const nonce = new ChunkNonce();
+  for await (const piece of source) {
+    queue.push(piece);
+    // A full chunk is held back until more input proves it is not the final one.
+    while (queue.length > CHUNK_BYTES) {
+      yield* sealChunk(key, nonce.bytes, queue.take(CHUNK_BYTES, scratch));
+      nonce.next();
+    }
+  }
+  // The final chunk: short, full, or empty only when the whole plaintext is empty.
+  nonce.markLast();
+  yield* sealChunk(key, nonce.bytes, queue.take(queue.length, scratch));
+}
+
+/** Plaintext chunks of the age file `source`, each released once it authenticates. */
+export async function* decryptChunks(source: ByteSource, identities: Identities): AsyncGenerator<Buffer> {
+  const input = iterate(source);
+  try {
+    const queue = new ByteQueue();
+    const reader = new HeaderReader();
+    let framed: ReturnType<HeaderReader["push"]>;
+    do {
+      const r = await input.next();
+      framed = r.done ? reader.end() : reader.push(r.value);
+    } while (framed === undefined);
+    for (const rest of framed.rest) queue.push(rest);
+    const fileKey = await openHeader(
+      framed.header,
+      typeof identities === "string" ? [identities] : identities,
+    );
+
+    /** Reads until `n` bytes are queued; false if the input ends first. */
+    const fill = async (n: number): Promise<boolean> => {
+      while (queue.length < n) {
+        const r = await input.next();
+        if (r.done) return false;
+        queue.push(r.value);
+      }
+      return true;
+    };
+    const scratch = Buffer.allocUnsafe(SEALED_CHUNK_BYTES);
+    if (!(await fill(PAYLOAD_NONCE_BYTES))) throw new AgeDecryptError("payload: truncated");
+    const payloadNonce = queue.take(PAYLOAD_NONCE_BYTES, scratch).slice();
+    const key = createSecretKey(await payloadKey(fileKey, payloadNonce));
+    const nonce = new ChunkNonce();
+    // A full sealed chunk with at least one more byte after it cannot be the final chunk.
+    while (await fill(SEALED_CHUNK_BYTES + 1)) {
+      yield openChunk(key, nonce.bytes, queue.take(SEALED_CHUNK_BYTES, scratch));
+      nonce.next();
+    }
+    const last = queue.length;
+    if (last < TAG_BYTES) throw new AgeDecryptError("payload: truncated");
+    if (last === TAG_BYTES && !nonce.first) throw new AgeDecryptError("payload: empty final chunk");
+    nonce.markLast();
+    yield openChunk(key, nonce.bytes, queue.take(last, scratch));
+  } finally {
+    await input.return?.();
+  }
+}
+
+/** An age file (byte stream) encrypting `input` to every recipient. */
+export function encryptStream(input: ByteSource, recipients: readonly string[]): Readable {
+  return Readable.from(encryptChunks(input, recipients), { objectMode: false });
+}
+
+/** The plaintext of the age file `input`; errors with a typed AgeError on any failure. */
+export function decryptStream(input: ByteSource, identities: Identities): Readable {
+  return Readable.from(decryptChunks(input, identities), { objectMode: false });
+}
+
+async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const c of chunks) parts.push(c);
+  const all = Buffer.concat(parts);
+  // A plain Uint8Array view (no copy), as the rest of the codebase expects.
+  return new Uint8Array(all.buffer, all.byteOffset, all.length);
+}
+
+/** Whole-buffer encryption for small payloads. */
+export function encryptBytes(plaintext: Uint8Array, recipients: readonly string[]): Promise<Uint8Array> {
+  return collect(encryptChunks([plaintext], recipients));
+}
+
+/** Whole-buffer decryption for small payloads. */
+export function decryptBytes(ciphertext: Uint8Array, identities: Identities): Promise<Uint8Array> {
+  return collect(decryptChunks([ciphertext], identities));
+}

@@ -1,0 +1,58 @@
+/** Structural checks of request bodies (shapes only; the enclave checks meaning against the contract). */
+import type { RequestBodies, RequestKind } from "../messages.js";
+import { DATASET_ID, HEX64, isPlainObject, keysProblem, PARTY_ID } from "./shape.js";
+
+const FILE_KEY = /^[A-Za-z0-9_-]{22}$/;
+const MAX_PARAMS = 64;
+
+/** A ledger head {seq >= 0, hash: 64 hex}. */
+export function isHead(v: unknown): boolean {
+  return (
+    isPlainObject(v) &&
+    !keysProblem(v, ["seq", "hash"]) &&
+    Number.isSafeInteger(v.seq) &&
+    (v.seq as number) >= 0 &&
+    typeof v.hash === "string" &&
+    HEX64.test(v.hash)
+  );
+}
+
+function isParams(v: unknown): boolean {
+  if (!isPlainObject(v)) return false;
+  const entries = Object.entries(v);
+  return (
+    entries.length <= MAX_PARAMS &&
+    entries.every(
+      ([, x]) =>
+        typeof x === "string" || typeof x === "boolean" || (typeof x === "number" && Number.isFinite(x)),
+    )
+  );
+}
+
+const CHECKS: { [K in RequestKind]: (b: Record<string, unknown>) => boolean } = {
+  approve: (b) => !keysProblem(b, ["approval"]) && typeof b.approval === "string",
+  grant: (b) =>
+    !keysProblem(b, ["dataset", "ciphertextDigest"], ["fileKey"]) &&
+    typeof b.dataset === "string" &&
+    DATASET_ID.test(b.dataset) &&
+    typeof b.ciphertextDigest === "string" &&
+    HEX64.test(b.ciphertextDigest) &&
+    (b.fileKey === undefined || (typeof b.fileKey === "string" && FILE_KEY.test(b.fileKey))),
+  load: (b) =>
+    !keysProblem(b, ["dataset", "ciphertextDigest"]) &&
+    typeof b.dataset === "string" &&
+    DATASET_ID.test(b.dataset) &&
+    typeof b.ciphertextDigest === "string" &&
+    HEX64.test(b.ciphertextDigest),
+  query: (b) =>
+    !keysProblem(b, ["queryId", "params", "resultFormat"], ["ledgerHead"]) &&
+    typeof b.queryId === "string" &&
+    PARTY_ID.test(b.queryId) &&
+    isParams(b.params) &&
+    (b.resultFormat === "csv" || b.resultFormat === "json") &&
+    (b.ledgerHead === undefined || isHead(b.ledgerHead)),
+};
+
+export function isBody<K extends RequestKind>(kind: K, body: unknown): body is RequestBodies[K] {
+  return isPlainObject(body) && CHECKS[kind](body);
+}

@@ -1,0 +1,85 @@
+/**
+ * Control-message types: the bodies of party requests and the payload that wraps them.
+ * A request is a compact JWS (see sign-request.ts) usually carried inside a JWE to the enclave.
+ */
+
+export const REQUEST_KINDS = ["approve", "grant", "query", "load"] as const;
+export type RequestKind = (typeof REQUEST_KINDS)[number];
+
+/** A chain head as returned in enclave responses: the last entry's seq and its hash (hex). */
+export interface LedgerHead {
+  seq: number;
+  hash: string;
+}
+
+/** "approve": hand the enclave this party's contract approval (protocol/contract/sign.ts). */
+export interface ApproveBody {
+  approval: string;
+}
+
+/** "grant": let the enclave decrypt one uploaded age file of a dataset the signer owns. */
+export interface GrantBody {
+  dataset: string;
+  /** SHA-256 (hex) of the whole uploaded age file, as stored by the host. */
+  ciphertextDigest: string;
+  /**
+   * The age file key (16 bytes, base64url) when the file was encrypted to a recipient other than
+   * this enclave's own (e.g. before a restart). Safe only because grants travel inside a JWE to
+   * the attested enclave key.
+   */
+  fileKey?: string;
+}
+
+/** "load": ask the enclave to load a granted dataset file into its table. */
+export interface LoadBody {
+  dataset: string;
+  ciphertextDigest: string;
+}
+
+/** Parameter values, typed later against the query's declared parameter types. */
+export type ParamValue = string | number | boolean;
+
+/** "query": run an approved query by id. */
+export interface QueryBody {
+  queryId: string;
+  params: Record<string, ParamValue>;
+  resultFormat: "csv" | "json";
+  /** The last chain head this party saw; the enclave refuses to run if its log is behind it. */
+  ledgerHead?: LedgerHead;
+}
+
+export interface RequestBodies {
+  approve: ApproveBody;
+  grant: GrantBody;
+  query: QueryBody;
+  load: LoadBody;
+}
+
+/** JWS payload of every party request. */
+export interface RequestPayload<K extends RequestKind = RequestKind> {
+  kind: K;
+  /** Contract digest (hex) the request is made under. */
+  contract: string;
+  /** Signer's party id (equals the header kid). */
+  party: string;
+  /** Strictly increasing per party. */
+  seq: number;
+  /** 128 random bits, 32 lowercase hex characters. */
+  nonce: string;
+  iat: number;
+  body: RequestBodies[K];
+}
+
+export function requestTyp(kind: RequestKind): string {
+  return `cleanroom-${kind}+jws`;
+}
+
+export const RESPONSE_TYP = "cleanroom-response+jws";
+
+/** JWS payload of an enclave response. */
+export interface ResponsePayload<B = unknown> {
+  iat: number;
+  /** Nonce of the request this answers, so a host cannot swap responses between requests. */
+  inReplyTo?: string;
+  body: B;
+}

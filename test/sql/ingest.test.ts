@@ -1,0 +1,174 @@
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { DuckDBInstance } from "@duckdb/node-api";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
+import { ingestDataset } from "../../enclave/sql/ingest.js";
+import { csvStream, hex, people } from "./helpers.js";
+
+let engine: SqlEngine;
+beforeEach(async () => {
+  engine = await openEngine();
+});
+afterEach(() => engine.close());
+
+async function tables(): Promise<string[]> {
+  const r = await engine.connection.runAndReadAll("SELECT table_name FROM duckdb_tables() ORDER BY 1");
+  return r.getRows().map((row) => String(row[0]));
+}
+
+async function scratchEntries(): Promise<string[]> {
+  const r = await engine.connection.runAndReadAll("SELECT file FROM glob($1)", [`${engine.scratchDir}/*`]);
+  return r.getRows().map((row) => String(row[0]));
+}
+
+const header = "id,age,joined,score\n";
+
+describe("ingest CSV", () => {
+  it("loads typed rows and reports quality, leaving no file behind", async () => {
+    const csv = `${header}${hex(1)},30,2024-01-02,1.5\n${hex(1)},,2024-01-03,2\nNOTHEX,41,2024-02-01,\n`;
+    const report = await ingestDataset(engine, people, csvStream(csv));
+    expect(report).toEqual({
+      dataset: "people",
+      rowsAccepted: 3,
+      rowsRejected: 0,
+      nullRate: { id: 0, age: 1 / 3, joined: 0, score: 1 / 3 },
+      identity: { column: "id", invalidFormat: 1, duplicates: 1 },
+    });
+    const r = await engine.connection.runAndReadAll("SELECT column_type FROM (DESCRIBE people)");
+    expect(r.getRows().map((x) => x[0])).toEqual(["VARCHAR", "INTEGER", "DATE", "DOUBLE"]);
+    expect(await tables()).toEqual(["people"]);
+    expect(await scratchEntries()).toEqual([]);
+    expect(engine.datasets.get("people")).toBe(people);
+  });
+
+  it("handles quoted fields, CRLF and a header split across chunks", async () => {
+    const csv = `"id","age",joined,score\r\n"${hex(2)}",7,2024-03-04,"1e3"\r\n`;
+    const report = await ingestDataset(engine, people, csvStream(csv, 3));
+    expect(report.rowsAccepted).toBe(1);
+    const r = await engine.connection.runAndReadAll("SELECT score FROM people");
+    expect(r.getRows()).toEqual([[1000]]);
+  });
+
+  const refusals: [string, string, { row: number; column?: string }][] = [
+    ["a renamed column", "id,years,joined,score\n", { row: 0, column: "age" }],
+    ["swapped columns", "id,joined,age,score\n", { row: 0, column: "age" }],
+    ["a missing column", "id,age,joined\n", { row: 0, column: "score" }],
+    ["an extra column", "id,age,joined,score,extra\n", { row: 0 }],
+  ];
+  it.each(refusals)("refuses %s in the header", async (_name, head, where) => {
+    const csv = `${head}${hex(1)},1,2024-01-01,1\n`;
+    const err = await ingestDataset(engine, people, csvStream(csv)).catch((e) => e);
+    expect(err).toMatchObject({ code: "ERR_INGEST_SCHEMA", ...where });
+    expect(await tables()).toEqual([]);
+  });
+
+  const badValues: [string, string, number, string][] = [
+    ["an unparseable INTEGER", "SECRET-VALUE-42", 3, "age"],
+    ["an impossible DATE", "2024-02-31", 3, "joined"],
+  ];
+  it.each(badValues)("refuses %s with row and column, never the value", async (_name, value, row, column) => {
+    const lines = [
+      `${hex(1)},1,2024-01-01,1`,
+      `${hex(2)},2,2024-01-01,1`,
+      column === "age" ? `${hex(3)},${value},2024-01-01,1` : `${hex(3)},3,${value},1`,
+      `${hex(4)},4,2024-01-01,1`,
+    ];
+    const err = await ingestDataset(engine, people, csvStream(`${header}${lines.join("\n")}\n`)).catch(
+      (e) => e,
+    );
+    expect(err).toMatchObject({ code: "ERR_INGEST_SCHEMA", row, column });
+    expect(`${err.message} ${JSON.stringify(err)}`).not.toContain(value);
+    expect(await tables()).toEqual([]);
+    expect(await scratchEntries()).toEqual([]);
+    expect(engine.datasets.has("people")).toBe(false);
+  });
+
+  it("refuses a ragged row", async () => {
+    const csv = `${header}${hex(1)},1,2024-01-01,1\n${hex(2)},1\n`;
+    await expect(ingestDataset(engine, people, csvStream(csv))).rejects.toMatchObject({
+      code: "ERR_INGEST_SCHEMA",
+      row: 2,
+    });
+    expect(await tables()).toEqual([]);
+  });
+
+  it("skips and counts bad rows in reject mode", async () => {
+    const csv = `${header}${hex(1)},1,2024-01-01,1\n${hex(2)},x,2024-01-01,1\n${hex(3)},3,2024-01-01,1\n`;
+    const report = await ingestDataset(engine, people, csvStream(csv), { mode: "reject" });
+    expect(report).toMatchObject({ rowsAccepted: 2, rowsRejected: 1 });
+  });
+
+  it("fails cleanly when the source stream fails midway (e.g. decryption)", async () => {
+    async function* broken() {
+      yield new TextEncoder().encode(`${header}${hex(1)},1,2024-01-01,1\n`);
+      throw new Error("authentication tag mismatch");
+    }
+    await expect(ingestDataset(engine, people, Readable.from(broken()))).rejects.toMatchObject({
+      code: "ERR_INGEST_FAILED",
+    });
+    expect(await tables()).toEqual([]);
+    expect(await scratchEntries()).toEqual([]);
+  });
+
+  it("refuses loading the same dataset twice", async () => {
+    const csv = `${header}${hex(1)},1,2024-01-01,1\n`;
+    await ingestDataset(engine, people, csvStream(csv));
+    await expect(ingestDataset(engine, people, csvStream(csv))).rejects.toMatchObject({ code: "ERR_USAGE" });
+  });
+});
+
+describe("ingest Parquet", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "cleanroom-parquet-"));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  /** Writes a Parquet fixture with a throwaway, unlocked DuckDB (test-only). */
+  async function parquet(select: string): Promise<string> {
+    const file = join(dir, "data.parquet");
+    const db = await DuckDBInstance.create(":memory:");
+    const c = await db.connect();
+    await c.run(`COPY (${select}) TO '${file}' (FORMAT parquet)`);
+    c.closeSync();
+    db.closeSync();
+    return file;
+  }
+
+  const dataset = { ...people, format: "parquet" as const };
+
+  it("loads a Parquet file with matching (or losslessly widened) types", async () => {
+    const file = await parquet(
+      `SELECT lpad(lower(to_hex(i)), 64, '0') AS id, (i % 90)::SMALLINT AS age, DATE '2024-01-01' + i::INTEGER AS joined,
+       (i / 3)::FLOAT AS score FROM range(1000) t(i)`,
+    );
+    const report = await ingestDataset(engine, dataset, createReadStream(file));
+    expect(report).toMatchObject({ rowsAccepted: 1000, identity: { invalidFormat: 0, duplicates: 0 } });
+    const r = await engine.connection.runAndReadAll("SELECT column_type FROM (DESCRIBE people)");
+    expect(r.getRows().map((x) => x[0])).toEqual(["VARCHAR", "INTEGER", "DATE", "DOUBLE"]);
+    expect(await scratchEntries()).toEqual([]);
+  });
+
+  it("refuses a wrong column type and leaves nothing", async () => {
+    const file = await parquet(
+      `SELECT 'a' AS id, 'old' AS age, DATE '2024-01-01' AS joined, 1.0::DOUBLE AS score`,
+    );
+    await expect(ingestDataset(engine, dataset, createReadStream(file))).rejects.toMatchObject({
+      code: "ERR_INGEST_SCHEMA",
+      column: "age",
+    });
+    expect(await tables()).toEqual([]);
+    expect(await scratchEntries()).toEqual([]);
+  });
+
+  it("refuses bytes that are not Parquet", async () => {
+    await expect(ingestDataset(engine, dataset, csvStream("not parquet at all"))).rejects.toMatchObject({
+      code: "ERR_INGEST_FAILED",
+    });
+    expect(await tables()).toEqual([]);
+  });
+});
