@@ -1,4 +1,5 @@
 /** Byte helpers on Uint8Array only, so attestation/ runs unchanged in a browser bundle. */
+import { base64 } from "@scure/base";
 
 export function toHex(b: Uint8Array): string {
   let s = "";
@@ -48,4 +49,13 @@ export async function sha384(data: Uint8Array): Promise<Uint8Array> {
 
 export async function sha512(data: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-512", data as BufferSource));
+}
+
+export function toBase64(b: Uint8Array): string {
+  return base64.encode(b);
+}
+
+/** Strict (canonical, padded) base64; anything else is a TypeError for the caller to wrap. */
+export function fromBase64(s: string): Uint8Array {
+  return base64.decode(s);
 }
