@@ -5,30 +5,11 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { registerMeasureCommand } from "../../client/cli/commands/measure.js";
 import { registerSimCommand } from "../../client/cli/commands/sim.js";
+import { type Case, DIR, loadCases } from "../measure/cases.js";
 import { runCli } from "./run.js";
 
-const MEASURE = fileURLToPath(new URL("../../../shared/vectors/snp-measure/", import.meta.url));
+const MEASURE = fileURLToPath(DIR);
 const EIF = fileURLToPath(new URL("../../../shared/vectors/eif/", import.meta.url));
-
-interface Case {
-  name: string;
-  mode: string;
-  ovmf: string;
-  kernel?: string | null;
-  initrd?: string | null;
-  append?: string | null;
-  vcpus?: number;
-  vmm_type?: string;
-  guest_features?: string;
-  vcpu_sig?: string | null;
-  vcpu_type?: string;
-  vcpu_family?: number;
-  vcpu_model?: number;
-  vcpu_stepping?: number;
-  snp_ovmf_hash?: string;
-  expected: string | null;
-  expected_error: string | null;
-}
 
 /** The same case table the library tests use, spelled as sev-snp-measure command lines. */
 function argsOf(c: Case): string[] {
@@ -55,7 +36,7 @@ function argsOf(c: Case): string[] {
 }
 
 describe("cleanroom measure", () => {
-  const cases = (JSON.parse(readFileSync(join(MEASURE, "cases.json"), "utf8")) as { cases: Case[] }).cases;
+  const cases = loadCases("cases.json");
   it("prints every expected digest and refuses every expected refusal with exit 1", async () => {
     for (const c of cases) {
       const r = await runCli(registerMeasureCommand, argsOf(c));

@@ -1,44 +1,8 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { toHex } from "../../attestation/bytes.js";
 import { MeasurementError } from "../../attestation/measure/errors.js";
 import { computeSnpMeasurement, type SnpMeasureOptions } from "../../attestation/measure/snp.js";
-
-const DIR = new URL("../../../shared/vectors/snp-measure/", import.meta.url);
-
-interface Case {
-  name: string;
-  mode: string;
-  ovmf: string;
-  kernel?: string | null;
-  initrd?: string | null;
-  append?: string | null;
-  vcpus?: number;
-  vmm_type?: "QEMU" | "ec2" | "gce";
-  guest_features?: string;
-  vcpu_sig?: string | null;
-  vcpu_type?: string;
-  vcpu_family?: number;
-  vcpu_model?: number;
-  vcpu_stepping?: number;
-  snp_ovmf_hash?: string;
-  expected: string | null;
-  expected_error: string | null;
-}
-
-const files = new Map<string, Uint8Array>();
-function file(rel: string): Uint8Array {
-  let b = files.get(rel);
-  if (b === undefined) {
-    b = new Uint8Array(readFileSync(new URL(rel, DIR)));
-    files.set(rel, b);
-  }
-  return b;
-}
-
-function loadCases(name: string): Case[] {
-  return (JSON.parse(readFileSync(new URL(name, DIR), "utf8")) as { cases: Case[] }).cases;
-}
+import { type Case, file, loadCases } from "./cases.js";
 
 /** Every way the case names its vCPU is passed, so the agreement check is exercised too. */
 function caseOptions(c: Case): SnpMeasureOptions {
