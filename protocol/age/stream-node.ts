@@ -12,6 +12,7 @@ import { ByteQueue } from "./byte-queue.js";
 import { openHeader, sealHeader } from "./envelope.js";
 import { AgeDecryptError } from "./errors.js";
 import { PAYLOAD_NONCE_BYTES, payloadKey } from "./file-key.js";
+import type { AgeHeader } from "./header.js";
 import { HeaderReader } from "./header-reader.js";
 
 export const CHUNK_BYTES = 64 * 1024;
@@ -94,7 +95,19 @@ export async function* encryptChunks(
 }
 
 /** Plaintext chunks of the age file `source`, each released once it authenticates. */
-export async function* decryptChunks(source: ByteSource, identities: Identities): AsyncGenerator<Buffer> {
+export function decryptChunks(source: ByteSource, identities: Identities): AsyncGenerator<Buffer> {
+  const list = typeof identities === "string" ? [identities] : identities;
+  return decryptChunksWith(source, (header) => openHeader(header, list));
+}
+
+/**
+ * Plaintext chunks of the age file `source` whose file key `openKey` recovers from the parsed
+ * header (and whose header MAC it has checked); the payload path is the same for every caller.
+ */
+export async function* decryptChunksWith(
+  source: ByteSource,
+  openKey: (header: AgeHeader) => Promise<Uint8Array>,
+): AsyncGenerator<Buffer> {
   const input = iterate(source);
   try {
     const queue = new ByteQueue();
@@ -105,10 +118,7 @@ export async function* decryptChunks(source: ByteSource, identities: Identities)
       framed = r.done ? reader.end() : reader.push(r.value);
     } while (framed === undefined);
     for (const rest of framed.rest) queue.push(rest);
-    const fileKey = await openHeader(
-      framed.header,
-      typeof identities === "string" ? [identities] : identities,
-    );
+    const fileKey = await openKey(framed.header);
 
     /** Reads until `n` bytes are queued; false if the input ends first. */
     const fill = async (n: number): Promise<boolean> => {

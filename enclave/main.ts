@@ -1,0 +1,77 @@
+/**
+ * The enclave process: `node dist/enclave/main.js --listen 127.0.0.1:7001|/path/sock
+ * --platform sim|sev-snp|nitro [--sim-dir DIR] [--memory-limit 4GB] [--threads N]`.
+ * Providers are imported only for the platform asked for, so a hardware image never loads the
+ * simulator.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import type { EvidenceProvider } from "./platform/provider.js";
+import { Enclave } from "./runtime.js";
+import { listen, parseListen } from "./server.js";
+
+interface Options {
+  listen: string;
+  platform: "sim" | "sev-snp" | "nitro";
+  simDir?: string;
+  memoryLimit?: string;
+  threads?: number;
+}
+
+async function provider(o: Options): Promise<EvidenceProvider> {
+  switch (o.platform) {
+    case "sim":
+      return (await import("./platform/sim.js")).createSimProvider(o.simDir ? { dir: o.simDir } : {});
+    case "sev-snp":
+      return (await import("./platform/configfs-tsm.js")).createConfigfsTsmProvider();
+    case "nitro":
+      return (await import("./platform/nsm.js")).createNsmProvider();
+  }
+}
+
+function threads(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new InvalidArgumentError("an integer from 1 to 1024");
+  return n;
+}
+
+async function main(argv: string[]): Promise<void> {
+  const o = new Command("cleanroom-enclave")
+    .requiredOption("--listen <address>", "host:port or /path/to/unix.sock")
+    .addOption(
+      new Option("--platform <name>", "evidence source")
+        .choices(["sim", "sev-snp", "nitro"])
+        .makeOptionMandatory(),
+    )
+    .option("--sim-dir <dir>", "simulated platform directory (cleanroom sim init)")
+    .option("--memory-limit <size>", "DuckDB memory limit, e.g. 4GB")
+    .option("--threads <n>", "DuckDB worker threads", threads)
+    .parse(argv)
+    .opts<Options>();
+  const address = parseListen(o.listen);
+  const enclave = await Enclave.start({
+    provider: await provider(o),
+    engineOptions: {
+      ...(o.memoryLimit ? { memoryLimit: o.memoryLimit } : {}),
+      ...(o.threads ? { threads: o.threads } : {}),
+    },
+  });
+  const served = await listen(enclave, address);
+  // Public facts only: where it listens and its public keys (also in every evidence bundle).
+  process.stdout.write(
+    `${JSON.stringify({ listening: served.address, platform: o.platform, keys: enclave.keys.publicKeys })}\n`,
+  );
+  const stop = () => {
+    served.close().finally(() => {
+      enclave.close();
+      process.exit(0);
+    });
+  };
+  process.once("SIGTERM", stop);
+  process.once("SIGINT", stop);
+}
+
+main(process.argv).catch((e: unknown) => {
+  const code = (e as { code?: unknown } | null)?.code;
+  process.stderr.write(`enclave: failed to start (${typeof code === "string" ? code : "ERR_INTERNAL"})\n`);
+  process.exit(1);
+});

@@ -1,0 +1,152 @@
+/**
+ * The enclave API over plain HTTP/1.1 (docs/PROTOCOL.md §7) on a TCP port or a unix socket.
+ * Everything that matters is signed or encrypted end to end, so this layer only parses, limits
+ * sizes, streams ingest bodies and maps typed errors to statuses. It logs no payloads.
+ */
+import { chmodSync, lstatSync, unlinkSync } from "node:fs";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { UsageError } from "../attestation/errors.js";
+import { NotFoundError, TooLargeError } from "./errors.js";
+import { errorReply } from "./http-errors.js";
+import type { Enclave } from "./runtime.js";
+
+export interface ServerOptions {
+  /** Limit for JSON bodies (contract, requests). Default 1 MiB. */
+  maxJsonBytes?: number;
+  /** Limit for an audit restore body, a whole log. Default 256 MiB. */
+  maxRestoreBytes?: number;
+}
+
+export type ListenAddress = { host: string; port: number } | { path: string };
+
+const MiB = 1024 * 1024;
+const INGEST = /^\/v1\/datasets\/([^/]+)\/ingest$/;
+
+/** Reads a JSON body of at most `limit` bytes. */
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > limit) throw new TooLargeError("request body too large");
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const piece of req as AsyncIterable<Buffer>) {
+    size += piece.length;
+    if (size > limit) throw new TooLargeError("request body too large");
+    parts.push(piece);
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts).toString("utf8"));
+  } catch {
+    throw new UsageError("request body is not JSON");
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const bytes = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": bytes.length,
+    "cache-control": "no-store",
+  });
+  res.end(bytes);
+}
+
+function positiveInt(text: string | null, fallback: number): number {
+  if (text === null) return fallback;
+  if (!/^[1-9][0-9]{0,15}$/.test(text)) throw new UsageError("from must be a positive integer");
+  return Number(text);
+}
+
+async function route(enclave: Enclave, options: Required<ServerOptions>, req: IncomingMessage) {
+  const url = new URL(req.url ?? "/", "http://enclave");
+  const path = url.pathname;
+  const method = req.method ?? "GET";
+  if (method === "GET") {
+    if (path === "/v1/health") return enclave.health();
+    if (path === "/v1/evidence") return enclave.evidence(url.searchParams.get("nonce"));
+    if (path === "/v1/contract") return enclave.getContract();
+    if (path === "/v1/audit") return enclave.audit(positiveInt(url.searchParams.get("from"), 1));
+  } else if (method === "POST") {
+    if (path === "/v1/contract") return enclave.acceptContract(await readJson(req, options.maxJsonBytes));
+    if (path === "/v1/requests") {
+      const body = await readJson(req, options.maxJsonBytes);
+      const keys = body !== null && typeof body === "object" ? Object.keys(body) : [];
+      if (keys.length !== 1 || keys[0] !== "jwe") throw new UsageError("request body must be {jwe}");
+      return enclave.handleRequest((body as { jwe: unknown }).jwe);
+    }
+    if (path === "/v1/audit/restore")
+      return enclave.restoreAudit(await readJson(req, options.maxRestoreBytes));
+    const ingest = INGEST.exec(path);
+    if (ingest) return enclave.ingest(decodeURIComponent(ingest[1]!), url.searchParams.get("digest"), req);
+  }
+  throw new NotFoundError("no such route");
+}
+
+export function createEnclaveServer(enclave: Enclave, options: ServerOptions = {}): Server {
+  const limits: Required<ServerOptions> = {
+    maxJsonBytes: options.maxJsonBytes ?? MiB,
+    maxRestoreBytes: options.maxRestoreBytes ?? 256 * MiB,
+  };
+  return createServer((req, res) => {
+    route(enclave, limits, req).then(
+      (body) => send(res, 200, body),
+      (e: unknown) => {
+        const { status, body } = errorReply(e);
+        // Whatever of the body was not read is discarded, and the connection not reused.
+        if (!req.readableEnded) {
+          res.setHeader("connection", "close");
+          req.resume();
+        }
+        send(res, status, body);
+      },
+    );
+  });
+}
+
+/** Parses "--listen": "host:port" or an absolute unix socket path. */
+export function parseListen(text: string): ListenAddress {
+  if (text.startsWith("/")) return { path: text };
+  const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text);
+  const port = Number(m?.[2]);
+  if (!m || port > 65535) throw new UsageError("listen: expected host:port or /path/to/socket");
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+/** Starts serving; a unix socket is made owner-only. Resolves once listening. */
+export async function listen(
+  enclave: Enclave,
+  address: ListenAddress,
+  options: ServerOptions = {},
+): Promise<{ server: Server; address: string; close: () => Promise<void> }> {
+  const server = createEnclaveServer(enclave, options);
+  if ("path" in address) {
+    // A socket left by a previous run would make listen fail; never remove anything else.
+    try {
+      if (lstatSync(address.path).isSocket()) unlinkSync(address.path);
+    } catch {
+      // Not there: nothing to clean.
+    }
+  }
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    if ("path" in address) server.listen(address.path, resolve);
+    else server.listen(address.port, address.host, resolve);
+  });
+  let where: string;
+  if ("path" in address) {
+    chmodSync(address.path, 0o600);
+    where = address.path;
+  } else {
+    const a = server.address() as AddressInfo;
+    where = `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`;
+  }
+  return {
+    server,
+    address: where,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((e) => (e ? reject(e) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,231 @@
+/**
+ * The whole flow through the Enclave class: both parties approve the use-case contract, grant
+ * and upload (one file encrypted to the enclave, one to the owner's own recipient with its file
+ * key in the grant), run the four queries, and decrypt results equal to aggregates computed
+ * directly on the plaintext. The exported audit log verifies with the enclave's key.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bindingData } from "../../attestation/binding.js";
+import { fromBase64, fromHex } from "../../attestation/bytes.js";
+import type { Enclave } from "../../enclave/runtime.js";
+import { decryptBytes, encryptBytes } from "../../protocol/age/stream-node.js";
+import { verifyAuditLog } from "../../protocol/audit/verify.js";
+import { contractDigest } from "../../protocol/contract/digest.js";
+import type { Contract } from "../../protocol/contract/types.js";
+import type { QueryBody } from "../../protocol/jose/messages.js";
+import { verifyResponse } from "../../protocol/jose/verify-response.js";
+import { exposures, purchases, useCaseCsv } from "../sql/usecases.js";
+import * as truth from "./truth.js";
+import {
+  approvals,
+  contractFor,
+  encryptToSelf,
+  makeParties,
+  openResult,
+  type Party,
+  pieces,
+  sealed,
+  sha256hex,
+  startEnclave,
+  utf8,
+} from "./world.js";
+
+const csv = useCaseCsv();
+const plain = truth.parse(csv);
+let enclave: Enclave;
+let contract: Contract;
+let advertiser: Party;
+let publisher: Party;
+
+beforeAll(async () => {
+  ({ advertiser, publisher } = await makeParties());
+  contract = contractFor([advertiser, publisher]);
+  enclave = await startEnclave();
+});
+afterAll(() => enclave.close());
+
+async function body<B>(jws: string, nonce?: string): Promise<B> {
+  return (await verifyResponse<B>(jws, enclave.keys.publicKeys.signingKey, nonce ? { inReplyTo: nonce } : {}))
+    .body;
+}
+
+describe("enclave flow (class API)", () => {
+  it("binds keys and nonce in its evidence before a contract, and serves no contract", async () => {
+    const nonce = "ab".repeat(32);
+    const bundle = await enclave.evidence(nonce);
+    expect(bundle.contractDigest).toBeNull();
+    expect(bundle.keys).toEqual(enclave.keys.publicKeys);
+    const expected = await bindingData({ keys: bundle.keys, contractDigest: null, nonce: fromHex(nonce) });
+    expect(fromBase64(bundle.evidence).subarray(0, 64)).toEqual(expected);
+    expect(() => enclave.getContract()).toThrow(expect.objectContaining({ code: "ERR_NO_CONTRACT" }));
+    expect(enclave.health()).toMatchObject({ ok: true, contractDigest: null, head: { seq: 1 } });
+  });
+
+  it("accepts the contract both parties approved and binds it", async () => {
+    const { response } = await enclave.acceptContract({
+      contract,
+      approvals: await approvals(contract, [advertiser, publisher]),
+    });
+    const digest = (await contractDigest(contract)).hex;
+    expect(await body(response)).toEqual({ digest, head: enclave.health().head });
+    expect(enclave.getContract().digest).toBe(digest);
+    expect((await enclave.evidence("cd".repeat(16))).contractDigest).toBe(digest);
+  });
+
+  it("loads a file encrypted to the enclave (advertiser)", async () => {
+    const ct = await encryptBytes(utf8(csv.purchases), [enclave.keys.publicKeys.ageRecipient]);
+    const digest = sha256hex(ct);
+    const jwe = await sealed(enclave, contract, advertiser, "grant", {
+      dataset: purchases.id,
+      ciphertextDigest: digest,
+    });
+    const granted = await enclave.handleRequest(jwe);
+    expect(await body(granted.response)).toMatchObject({ dataset: purchases.id, ciphertextDigest: digest });
+    const loaded = await enclave.ingest(purchases.id, digest, pieces(ct, 7777));
+    const rows = csv.purchases.trim().split("\n").length - 1;
+    expect(await body(loaded.response)).toMatchObject({
+      dataset: purchases.id,
+      ciphertextDigest: digest,
+      rows,
+    });
+    const report = JSON.parse(await openResult(advertiser, loaded.quality));
+    expect(report).toMatchObject({ dataset: purchases.id, rowsAccepted: rows, rowsRejected: 0 });
+    // The quality report is the owner's alone.
+    await expect(decryptBytes(fromBase64(loaded.quality), publisher.identity)).rejects.toMatchObject({
+      code: "ERR_AGE_NO_IDENTITY",
+    });
+  });
+
+  it("loads a file encrypted to the owner's own recipient, with the file key in the grant (publisher)", async () => {
+    const { ciphertext, fileKey } = await encryptToSelf(publisher, utf8(csv.exposures));
+    const digest = sha256hex(ciphertext);
+    await enclave.handleRequest(
+      await sealed(enclave, contract, publisher, "grant", {
+        dataset: exposures.id,
+        ciphertextDigest: digest,
+        fileKey,
+      }),
+    );
+    const loaded = await enclave.ingest(exposures.id, digest, pieces(ciphertext));
+    expect((await body<{ rows: number }>(loaded.response)).rows).toBe(plain.e.length);
+  });
+
+  async function run(party: Party, q: QueryBody) {
+    const jwe = await sealed(enclave, contract, party, "query", q);
+    const reply = await enclave.handleRequest(jwe);
+    return reply;
+  }
+
+  async function expectRows(party: Party, q: QueryBody, expected: truth.Expected, recipients: Party[]) {
+    const reply = await run(party, q);
+    const b = await body<Record<string, unknown>>(reply.response);
+    expect(b).toMatchObject({
+      queryId: q.queryId,
+      requester: party.id,
+      format: "json",
+      rows: expected.rows.length,
+      groupsSuppressed: expected.suppressed,
+      epsilon: 0,
+    });
+    expect(Object.keys(reply.results!).sort()).toEqual(recipients.map((r) => r.id).sort());
+    for (const r of recipients) {
+      const text = await openResult(r, reply.results![r.id]!);
+      expect(b.resultDigest).toBe(sha256hex(utf8(text)));
+      const result = JSON.parse(text) as { rows: (string | number)[][] };
+      expect(result.rows.length).toBe(expected.rows.length);
+      for (const [i, row] of result.rows.entries()) {
+        for (const [j, cell] of row.entries()) {
+          const want = expected.rows[i]![j]!;
+          if (typeof want === "number") expect(cell as number).toBeCloseTo(want, 2);
+          else expect(cell).toBe(want);
+        }
+      }
+    }
+    return reply;
+  }
+
+  it("closed-loop, for both recipients", async () => {
+    const e = truth.closedLoop(plain, "spring24");
+    expect(e.rows.length).toBe(2);
+    await expectRows(
+      publisher,
+      { queryId: "closed-loop", params: { campaign: "spring24" }, resultFormat: "json" },
+      e,
+      [advertiser, publisher],
+    );
+  });
+
+  it("audience overlap", async () => {
+    await expectRows(
+      advertiser,
+      { queryId: "audience-overlap", params: {}, resultFormat: "json" },
+      truth.audienceOverlap(plain),
+      [advertiser, publisher],
+    );
+  });
+
+  it("last-touch attribution, to the advertiser only", async () => {
+    const e = truth.lastTouch(plain, "2024-04-01", "2024-05-01");
+    const reply = await expectRows(
+      advertiser,
+      { queryId: "last-touch", params: { start: "2024-04-01", end: "2024-05-01" }, resultFormat: "json" },
+      e,
+      [advertiser],
+    );
+    await expect(
+      decryptBytes(fromBase64(reply.results!.advertiser!), publisher.identity),
+    ).rejects.toBeDefined();
+  });
+
+  it("audience insight suppresses the rare band", async () => {
+    const e = truth.audienceInsight(plain, "shoes");
+    expect(e.suppressed).toBe(1);
+    await expectRows(
+      advertiser,
+      { queryId: "audience-insight", params: { category: "shoes" }, resultFormat: "json" },
+      e,
+      [advertiser],
+    );
+  });
+
+  it("serialises CSV results too, digest over the CSV bytes", async () => {
+    const reply = await run(advertiser, {
+      queryId: "audience-insight",
+      params: { category: "shoes" },
+      resultFormat: "csv",
+    });
+    const text = await openResult(advertiser, reply.results!.advertiser!);
+    const e = truth.audienceInsight(plain, "shoes");
+    expect(text).toBe(`age_band,overlap_users\n${e.rows.map((r) => r.join(",")).join("\n")}\n`);
+    expect((await body<{ resultDigest: string }>(reply.response)).resultDigest).toBe(sha256hex(utf8(text)));
+  });
+
+  it("keeps an audit log that verifies with its signing key and records every event", async () => {
+    const { entries, head } = enclave.audit(1);
+    const log = await verifyAuditLog(entries, [enclave.keys.publicKeys.signingKey], { expectedHead: head });
+    expect(log.entries.map((e) => e.kind)).toEqual([
+      "enclave-started",
+      "contract-accepted",
+      "grant",
+      "dataset-loaded",
+      "grant",
+      "dataset-loaded",
+      "query-run",
+      "query-run",
+      "query-run",
+      "query-run",
+      "query-run",
+    ]);
+    const run = log.entries[6]!;
+    expect(run.data).toMatchObject({
+      query: "closed-loop",
+      requester: "publisher",
+      epsilon: 0,
+      groupsSuppressed: 0,
+    });
+    expect((run.data as { paramsDigest: string }).paramsDigest).toBe(
+      sha256hex(utf8('{"campaign":"spring24"}')),
+    );
+    expect(enclave.audit(10).entries).toEqual(entries.slice(9));
+  });
+});

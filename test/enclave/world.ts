@@ -1,0 +1,110 @@
+/**
+ * Two parties (advertiser, publisher) with signing keys and age identities, the use-case
+ * contract (test/sql/usecases.ts, k = 50) under their keys, and helpers that act as their
+ * clients: approvals, sealed requests, encrypted uploads, result decryption.
+ */
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { base64url } from "jose";
+import { Enclave } from "../../enclave/runtime.js";
+import { openHeader } from "../../protocol/age/envelope.js";
+import { parseHeader } from "../../protocol/age/header.js";
+import { generateIdentity, identityToRecipient } from "../../protocol/age/keys.js";
+import { decryptBytes, encryptBytes } from "../../protocol/age/stream-node.js";
+import { contractDigest } from "../../protocol/contract/digest.js";
+import { signApproval } from "../../protocol/contract/sign.js";
+import type { ApprovedQuery, Contract } from "../../protocol/contract/types.js";
+import { encryptToEnclave } from "../../protocol/jose/encrypt.js";
+import type { RequestBodies, RequestKind } from "../../protocol/jose/messages.js";
+import { signRequest } from "../../protocol/jose/sign-request.js";
+import { makeParty, type TestParty } from "../protocol/fixtures.js";
+import { exposures, purchases, useCaseQueries } from "../sql/usecases.js";
+import { fakeProvider } from "./fake-provider.js";
+
+export interface Party extends TestParty {
+  identity: string;
+  recipient: string;
+  /** The party's persistent request counter. */
+  seq: number;
+}
+
+export async function makeAgeParty(id: string): Promise<Party> {
+  const identity = generateIdentity();
+  return { ...(await makeParty(id)), identity, recipient: await identityToRecipient(identity), seq: 0 };
+}
+
+export async function makeParties(): Promise<{ advertiser: Party; publisher: Party }> {
+  return { advertiser: await makeAgeParty("advertiser"), publisher: await makeAgeParty("publisher") };
+}
+
+export function contractFor(
+  parties: Party[],
+  queries: ApprovedQuery[] = useCaseQueries,
+  datasets = [purchases, exposures],
+): Contract {
+  return {
+    version: 1,
+    id: "acme-news-q3",
+    parties: parties.map((p) => ({
+      id: p.id,
+      name: p.id,
+      signingKey: p.publicJwk,
+      ageRecipient: p.recipient,
+    })),
+    datasets,
+    queries,
+  };
+}
+
+export async function approvals(contract: Contract, parties: Party[]): Promise<string[]> {
+  return Promise.all(parties.map((p) => signApproval(contract, p.id, p.privateKey)));
+}
+
+export async function startEnclave(): Promise<Enclave> {
+  return Enclave.start({ provider: fakeProvider(), engineOptions: { memoryLimit: "512MB", threads: 2 } });
+}
+
+/** A signed request from `party`, sealed to the enclave's attested X25519 key. */
+export async function sealed<K extends RequestKind>(
+  enclave: Enclave,
+  contract: Contract,
+  party: Party,
+  kind: K,
+  body: RequestBodies[K],
+): Promise<string> {
+  party.seq += 1;
+  const jws = await signRequest(kind, body, {
+    partyId: party.id,
+    privateKey: party.privateKey,
+    contractDigest: (await contractDigest(contract)).hex,
+    counter: party.seq,
+  });
+  return encryptToEnclave(jws, enclave.keys.jwePublicJwk);
+}
+
+export const sha256hex = (b: Uint8Array): string => createHash("sha256").update(b).digest("hex");
+
+/** The bytes in pieces of `size`, as a stream (a relay can cut them anywhere). */
+export function pieces(bytes: Uint8Array, size = 10_000): Readable {
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; i += size) out.push(bytes.subarray(i, i + size));
+  return Readable.from(out);
+}
+
+/** Encrypts to the party's own recipient and recovers the file key for a grant, as its client would. */
+export async function encryptToSelf(
+  party: Party,
+  plaintext: Uint8Array,
+): Promise<{ ciphertext: Uint8Array; fileKey: string }> {
+  const ciphertext = await encryptBytes(plaintext, [party.recipient]);
+  const { header } = parseHeader(ciphertext);
+  return { ciphertext, fileKey: base64url.encode(await openHeader(header, [party.identity])) };
+}
+
+export async function openResult(party: Party, b64: string): Promise<string> {
+  return new TextDecoder().decode(
+    await decryptBytes(new Uint8Array(Buffer.from(b64, "base64")), party.identity),
+  );
+}
+
+export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
