@@ -1,182 +1,31 @@
-/**
- * A realistic two-party fixture: an advertiser's purchases and a publisher's ad exposures, keyed
- * by sha256-hex hashed emails, and the four approved queries (k = 50) the demo runs.
- */
-import { createHash } from "node:crypto";
-import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
+/** The demo's datasets, queries and data generator at test size (2 000 publisher users). */
+import { useCaseContract as demoContract, useCaseRows } from "../../scripts/demo/usecases.js";
 
-export const K = 50;
+export {
+  audienceInsight,
+  audienceOverlap,
+  closedLoop,
+  exposures,
+  hashedEmail,
+  K,
+  lastTouch,
+  purchases,
+  useCaseQueries,
+} from "../../scripts/demo/usecases.js";
 
-export const purchases: Dataset = {
-  id: "advertiser_purchases",
-  owner: "advertiser",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "purchase_ts", type: "TIMESTAMP" },
-    { name: "amount", type: "DOUBLE" },
-    { name: "category", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  identityFormat: "sha256-hex",
-};
+export function useCaseCsv(identities = 2000): { purchases: string; exposures: string } {
+  return {
+    purchases: [...useCaseRows("purchases", { identities })].join(""),
+    exposures: [...useCaseRows("exposures", { identities })].join(""),
+  };
+}
 
-export const exposures: Dataset = {
-  id: "publisher_exposures",
-  owner: "publisher",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "exposure_ts", type: "TIMESTAMP" },
-    { name: "campaign", type: "VARCHAR" },
-    { name: "channel", type: "VARCHAR" },
-    { name: "arm", type: "VARCHAR" },
-    { name: "segment", type: "VARCHAR" },
-    { name: "age_band", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  identityFormat: "sha256-hex",
-};
-
-const aggregate = (allowedColumns: string[]) => ({
-  kind: "aggregate" as const,
-  minDistinctIdentities: K,
-  allowedColumns,
-});
-
-/** Closed-loop measurement: conversion within 30 days of exposure, exposed arm vs control arm. */
-export const closedLoop: ApprovedQuery = {
-  id: "closed-loop",
-  sql: `SELECT e.arm AS arm,
-       count(DISTINCT e.user_id) AS users,
-       count(DISTINCT p.user_id) AS converters,
-       round(count(DISTINCT p.user_id) / count(DISTINCT e.user_id), 4) AS conversion_rate
-FROM publisher_exposures e
-LEFT JOIN advertiser_purchases p
-  ON p.user_id = e.user_id AND p.purchase_ts >= e.exposure_ts
-  AND p.purchase_ts < e.exposure_ts + INTERVAL 30 DAY
-WHERE e.campaign = $campaign
-GROUP BY e.arm
-ORDER BY arm`,
-  parameters: [{ name: "campaign", type: "VARCHAR" }],
-  runners: ["advertiser", "publisher"],
-  recipients: ["advertiser", "publisher"],
-  policy: aggregate(["arm", "users", "converters", "conversion_rate"]),
-};
-
-/** Audience overlap: publisher users per segment and how many are also advertiser customers. */
-export const audienceOverlap: ApprovedQuery = {
-  id: "audience-overlap",
-  sql: `SELECT e.segment AS segment,
-       count(DISTINCT e.user_id) AS publisher_users,
-       count(DISTINCT p.user_id) AS overlap_users
-FROM publisher_exposures e
-LEFT JOIN advertiser_purchases p ON p.user_id = e.user_id
-GROUP BY e.segment
-ORDER BY segment`,
-  parameters: [],
-  runners: ["advertiser", "publisher"],
-  recipients: ["advertiser", "publisher"],
-  policy: aggregate(["segment", "publisher_users", "overlap_users"]),
-};
-
-/** Last-touch attribution: each purchase credited to the channel of the last earlier exposure. */
-export const lastTouch: ApprovedQuery = {
-  id: "last-touch",
-  sql: `SELECT e.channel AS channel,
-       count(*) AS conversions,
-       round(sum(p.amount), 2) AS revenue
-FROM advertiser_purchases p
-JOIN publisher_exposures e
-  ON e.user_id = p.user_id
-  AND e.exposure_ts = (SELECT max(x.exposure_ts) FROM publisher_exposures x
-                       WHERE x.user_id = p.user_id AND x.exposure_ts <= p.purchase_ts)
-WHERE p.purchase_ts >= $start AND p.purchase_ts < $end
-GROUP BY e.channel
-ORDER BY channel`,
-  parameters: [
-    { name: "start", type: "DATE" },
-    { name: "end", type: "DATE" },
-  ],
-  runners: ["advertiser"],
-  recipients: ["advertiser"],
-  policy: aggregate(["channel", "conversions", "revenue"]),
-};
-
-/** Audience insight: publisher traits (age band) of the advertiser's buyers in one category. */
-export const audienceInsight: ApprovedQuery = {
-  id: "audience-insight",
-  sql: `SELECT e.age_band AS age_band, count(DISTINCT e.user_id) AS overlap_users
-FROM publisher_exposures e
-WHERE e.user_id IN (SELECT p.user_id FROM advertiser_purchases p WHERE p.category = $category)
-GROUP BY e.age_band
-ORDER BY age_band`,
-  parameters: [{ name: "category", type: "VARCHAR" }],
-  runners: ["advertiser"],
-  recipients: ["advertiser"],
-  policy: aggregate(["age_band", "overlap_users"]),
-};
-
-export const useCaseQueries = [closedLoop, audienceOverlap, lastTouch, audienceInsight];
-
-/** Contract skeleton for the fixture (keys are placeholders: only the SQL engine reads it here). */
-export const useCaseContract: Contract = {
-  version: 1,
-  id: "acme-news-q3",
-  parties: ["advertiser", "publisher"].map((id) => ({
+/** The demo contract with placeholder keys: only the SQL engine reads it in these tests. */
+export const useCaseContract = demoContract(
+  ["advertiser", "publisher"].map((id) => ({
     id,
     name: id,
     signingKey: { kty: "EC", crv: "P-256", x: "", y: "" },
     ageRecipient: "age1placeholder",
   })),
-  datasets: [purchases, exposures],
-  queries: useCaseQueries,
-};
-
-export const hashedEmail = (i: number): string =>
-  createHash("sha256").update(`user${i}@example.com`).digest("hex");
-
-/** Deterministic pseudo-random in [0, 1) from an integer (no Math.random: fixtures must repeat). */
-function unit(i: number, salt: number): number {
-  const h = createHash("sha256").update(`${i}:${salt}`).digest();
-  return h.readUInt32BE(0) / 2 ** 32;
-}
-
-const ts = (day: number, hour: number): string =>
-  new Date(Date.UTC(2024, 3, 1 + day, hour)).toISOString().replace("T", " ").replace(".000Z", "");
-
-/**
- * Publisher: 2 000 users, 70 % in the exposed arm of campaign "spring24", 1-3 exposures each in
- * April 2024, four segments, age bands with a rare "65+" (~1 %, below k). Advertiser: purchases
- * by 40 % of exposed and 20 % of control users after their first exposure, plus 500 customers the
- * publisher does not know.
- */
-export function useCaseCsv(): { purchases: string; exposures: string } {
-  const exp = [`${exposures.columns.map((c) => c.name).join(",")}`];
-  const pur = [`${purchases.columns.map((c) => c.name).join(",")}`];
-  const segments = ["sports", "news", "finance", "lifestyle"];
-  const channels = ["ctv", "display", "social"];
-  for (let i = 0; i < 2000; i++) {
-    const id = hashedEmail(i);
-    const arm = unit(i, 1) < 0.7 ? "exposed" : "control";
-    const segment = segments[Math.floor(unit(i, 2) * 4)];
-    const a = unit(i, 3);
-    const age = a < 0.01 ? "65+" : a < 0.35 ? "18-34" : a < 0.7 ? "35-49" : "50-64";
-    const firstDay = Math.floor(unit(i, 4) * 20);
-    const n = 1 + Math.floor(unit(i, 5) * 3);
-    for (let j = 0; j < n; j++) {
-      const channel = channels[Math.floor(unit(i * 7 + j, 6) * 3)];
-      exp.push(`${id},${ts(firstDay + j * 2, 10 + j)},spring24,${channel},${arm},${segment},${age}`);
-    }
-    if (unit(i, 7) < (arm === "exposed" ? 0.4 : 0.2)) {
-      const category = unit(i, 8) < 0.5 ? "shoes" : "apparel";
-      pur.push(`${id},${ts(firstDay + 5, 15)},${(20 + unit(i, 9) * 180).toFixed(2)},${category}`);
-    }
-  }
-  for (let i = 2000; i < 2500; i++) {
-    pur.push(
-      `${hashedEmail(i)},${ts(Math.floor(unit(i, 4) * 25), 12)},${(10 + unit(i, 9) * 90).toFixed(2)},shoes`,
-    );
-  }
-  return { purchases: `${pur.join("\n")}\n`, exposures: `${exp.join("\n")}\n` };
-}
+);
