@@ -1,0 +1,14 @@
+/** The SDK for Node: the portable SDK plus file state, key files, uploads and CSV hashing. */
+
+export { decryptBytes as decryptAgeNode } from "../../protocol/age/stream-node.js";
+export * from "../sdk/index.js";
+export { defaultStateDir, FileStateStore } from "./file-store.js";
+export { hashIdsFile } from "./hash-ids-file.js";
+export { readKeyFile, writeNewKeyFile } from "./key-file.js";
+export {
+  encryptFileForUpload,
+  type UploadOptions,
+  type UploadProgress,
+  type UploadResult,
+  uploadFile,
+} from "./upload.js";

@@ -1,0 +1,252 @@
+/**
+ * An honest fake of the host + enclave pair for SDK tests: a node:http server answering the
+ * partner API (docs/PROTOCOL.md §8) with real material made by the protocol modules — evidence
+ * from the simulated SEV-SNP platform binding real enclave keys, requests decrypted and
+ * verified, responses and audit entries signed with the enclave key, results age-encrypted.
+ * Knobs let a test make it misbehave the ways a compromised host could.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { base64url } from "jose";
+import { bindingData, type EnclaveKeys, keysDigest } from "../../attestation/binding.js";
+import { fromHex, sha256, toHex } from "../../attestation/bytes.js";
+import { isCleanroomError } from "../../attestation/errors.js";
+import { bundleEvidence } from "../../attestation/evidence.js";
+import type { SimPlatform } from "../../attestation/sim/platform.js";
+import { simSnpEvidence } from "../../attestation/sim/snp.js";
+import { verifyHeaderMac } from "../../protocol/age/file-key.js";
+import { parseHeader } from "../../protocol/age/header.js";
+import { decodeIdentity, generateIdentity, identityToRecipient } from "../../protocol/age/keys.js";
+import { encryptBytes } from "../../protocol/age/stream-node.js";
+import type { AuditHead } from "../../protocol/audit/entry.js";
+import { AuditLog } from "../../protocol/audit/log.js";
+import { canonicalDigest, contractDigest } from "../../protocol/contract/digest.js";
+import type { Contract } from "../../protocol/contract/types.js";
+import { decryptAtEnclave } from "../../protocol/jose/decrypt.js";
+import { EnvelopeError } from "../../protocol/jose/errors.js";
+import type { RequestPayload } from "../../protocol/jose/messages.js";
+import { ReplayGuard } from "../../protocol/jose/replay-guard.js";
+import { signResponse } from "../../protocol/jose/sign-response.js";
+import { verifyRequest } from "../../protocol/jose/verify-request.js";
+import { importX25519PrivateKey } from "../../protocol/jose/x25519.js";
+
+interface Enclave {
+  keys: EnclaveKeys;
+  signingKey: CryptoKey;
+  x25519: CryptoKey;
+  log: AuditLog;
+}
+
+export const RESULT_CSV = "campaign,buyers\nspring,120\nsummer,75\n";
+
+export class FakeHost {
+  readonly requests: string[] = [];
+  readonly entries: string[] = [];
+  readonly blobs = new Map<string, Uint8Array>();
+  readonly results = new Map<string, Uint8Array>();
+  readonly guard = new ReplayGuard();
+  /** Sign evidence with this (untrusted) platform instead. */
+  evidencePlatform: SimPlatform | undefined;
+  /** Sign responses with this key instead of the attested one. */
+  rogueKey: CryptoKey | undefined;
+  /** Put this head in responses instead of the real one (a rollback). */
+  headOverride: AuditHead | undefined;
+  /** Answer as if to another request (a host swapping responses). */
+  wrongInReplyTo = false;
+  /** Encrypt other bytes than the ones the digest covers. */
+  corruptResult = false;
+  enclave!: Enclave;
+  url = "";
+  #server!: Server;
+  #digest = "";
+  #results = 0;
+
+  private constructor(
+    readonly platform: SimPlatform,
+    readonly contract: Contract,
+  ) {}
+
+  static async start(platform: SimPlatform, contract: Contract): Promise<FakeHost> {
+    const h = new FakeHost(platform, contract);
+    h.#digest = (await contractDigest(contract)).hex;
+    await h.restartEnclave();
+    await h.#append("contract-accepted", { contract: h.#digest });
+    h.#server = createServer((req, res) => {
+      h.#handle(req, res).catch((e) => h.#fail(res, e));
+    });
+    await new Promise<void>((ok) => h.#server.listen(0, "127.0.0.1", ok));
+    h.url = `http://127.0.0.1:${(h.#server.address() as AddressInfo).port}`;
+    return h;
+  }
+
+  close(): Promise<void> {
+    return new Promise((ok) => this.#server.close(() => ok()));
+  }
+
+  /** A new enclave instance: new keys, the audit log continuing from the stored head. */
+  async restartEnclave(): Promise<void> {
+    const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
+    const jwk = await crypto.subtle.exportKey("jwk", pair.publicKey);
+    const identity = generateIdentity();
+    const keys: EnclaveKeys = {
+      signingKey: { kty: "EC", crv: "P-256", x: jwk.x!, y: jwk.y! },
+      ageRecipient: await identityToRecipient(identity),
+    };
+    const { log, started } = await AuditLog.start({
+      signingKey: pair.privateKey,
+      publicJwk: keys.signingKey,
+      keysDigest: toHex(await keysDigest(keys)),
+      ...(this.enclave ? { head: this.enclave.log.head } : {}),
+    });
+    this.entries.push(started.jws);
+    this.enclave = {
+      keys,
+      signingKey: pair.privateKey,
+      x25519: await importX25519PrivateKey(decodeIdentity(identity)),
+      log,
+    };
+  }
+
+  get head(): AuditHead {
+    return this.enclave.log.head;
+  }
+
+  async #append(...args: Parameters<AuditLog["append"]>): Promise<AuditHead> {
+    const a = await this.enclave.log.append(...args);
+    this.entries.push(a.jws);
+    return a.head;
+  }
+
+  #respond(body: Record<string, unknown>, inReplyTo?: string): Promise<string> {
+    const b = this.headOverride ? { ...body, head: this.headOverride } : body;
+    const replyTo = inReplyTo && this.wrongInReplyTo ? "0".repeat(32) : inReplyTo;
+    return signResponse(b, this.rogueKey ?? this.enclave.signingKey, replyTo ? { inReplyTo: replyTo } : {});
+  }
+
+  async #request<K extends "grant" | "query">(jwe: unknown, kind: K): Promise<RequestPayload<K>> {
+    if (typeof jwe !== "string") throw new EnvelopeError("no envelope");
+    const { jws } = await decryptAtEnclave(jwe, this.enclave.x25519);
+    if (!jws) throw new EnvelopeError("no nested request");
+    return verifyRequest<K>(jws, this.contract, this.guard, {
+      expectedKind: kind,
+      contractDigest: this.#digest,
+    });
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const path = url.pathname.replace(/^\/api\/v1/, "");
+    this.requests.push(`${req.method} ${path}`);
+    const body = await read(req);
+    const blob = /^\/blobs\/([0-9a-f]{64})$/.exec(path);
+    if (req.method === "GET" && path === "/evidence") {
+      const nonce = fromHex(url.searchParams.get("nonce") ?? "");
+      const keys = this.enclave.keys;
+      const reportData = await bindingData({ keys, contractDigest: this.#digest, nonce });
+      const p = this.evidencePlatform ?? this.platform;
+      const ev = await simSnpEvidence(p.amd, { reportData, measurement: p.measurement });
+      return json(res, 200, bundleEvidence(ev, keys, this.#digest, nonce));
+    }
+    if (req.method === "HEAD" && blob) return end(res, this.blobs.has(blob[1]!) ? 200 : 404);
+    if (req.method === "PUT" && blob) {
+      if (toHex(await sha256(body)) !== blob[1]) return json(res, 400, err("ERR_DIGEST", "digest mismatch"));
+      this.blobs.set(blob[1]!, body);
+      return json(res, 201, { digest: blob[1] });
+    }
+    if (req.method === "POST" && path === "/grants") {
+      const { jwe, dataset, digest } = JSON.parse(new TextDecoder().decode(body));
+      const r = await this.#request(jwe, "grant");
+      const stored = this.blobs.get(digest);
+      if (!stored || r.body.ciphertextDigest !== digest || r.body.dataset !== dataset) {
+        return json(res, 404, err("ERR_NO_BLOB", "no such blob"));
+      }
+      const { header } = parseHeader(stored.subarray(0, Math.min(stored.length, 65536)));
+      if (!(await verifyHeaderMac(base64url.decode(r.body.fileKey!), header.macInput, header.mac))) {
+        return json(res, 400, err("ERR_GRANT", "file key does not open the file"));
+      }
+      const g = { dataset, ciphertextDigest: digest };
+      const head1 = await this.#append("grant", { ...g, party: r.party });
+      const grantResponse = await this.#respond({ ...g, head: head1 }, r.nonce);
+      const head2 = await this.#append("dataset-loaded", { ...g, rows: 3 });
+      return json(res, 200, {
+        response: grantResponse,
+        ingest: { response: await this.#respond({ ...g, rows: 3, head: head2 }) },
+      });
+    }
+    if (req.method === "POST" && path === "/queries") {
+      const { jwe } = JSON.parse(new TextDecoder().decode(body));
+      const r = await this.#request(jwe, "query");
+      const q = this.contract.queries.find((x) => x.id === r.body.queryId);
+      if (!q) return json(res, 400, err("ERR_QUERY_REFUSED", "unknown query"));
+      const lh = r.body.ledgerHead;
+      if (lh && lh.seq > this.head.seq) return json(res, 409, err("ERR_LEDGER", "ledger behind"));
+      const data = new TextEncoder().encode(RESULT_CSV);
+      const resultDigest = toHex(await sha256(data));
+      const head = await this.#append("query-run", {
+        query: q.id,
+        requester: r.party,
+        paramsDigest: (await canonicalDigest(r.body.params)).hex,
+        resultDigest,
+        epsilon: 0,
+        groupsSuppressed: 0,
+      });
+      const id = `r${++this.#results}`;
+      const sent = this.corruptResult ? new TextEncoder().encode(RESULT_CSV.replace("120", "121")) : data;
+      for (const p of q.recipients) {
+        const party = this.contract.parties.find((x) => x.id === p)!;
+        this.results.set(`${id}/${p}`, await encryptBytes(sent, [party.ageRecipient]));
+      }
+      const response = await this.#respond(
+        {
+          queryId: q.id,
+          requester: r.party,
+          paramsDigest: (await canonicalDigest(r.body.params)).hex,
+          resultDigest,
+          format: r.body.resultFormat,
+          rows: 2,
+          groupsSuppressed: 0,
+          epsilon: 0,
+          head,
+        },
+        r.nonce,
+      );
+      return json(res, 200, { id, response, recipients: q.recipients });
+    }
+    const result = /^\/results\/([A-Za-z0-9_-]+)\/([a-z][a-z0-9_-]*)$/.exec(path);
+    if (req.method === "GET" && result) {
+      const bytes = this.results.get(`${result[1]}/${result[2]}`);
+      if (!bytes) return json(res, 404, err("ERR_NOT_FOUND", "no such result"));
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      return void res.end(bytes);
+    }
+    if (req.method === "GET" && path === "/audit")
+      return json(res, 200, { entries: this.entries, head: this.head });
+    return json(res, 404, err("ERR_NOT_FOUND", "no such route"));
+  }
+
+  #fail(res: ServerResponse, e: unknown): void {
+    if (isCleanroomError(e)) json(res, 400, err(e.code, e.message));
+    else json(res, 500, err("ERR_INTERNAL", "internal error"));
+  }
+}
+
+const err = (code: string, message: string) => ({ error: { code, message } });
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json" });
+  res.end(JSON.stringify(body));
+}
+
+function end(res: ServerResponse, status: number): void {
+  res.writeHead(status);
+  res.end();
+}
+
+async function read(req: IncomingMessage): Promise<Uint8Array> {
+  const parts: Buffer[] = [];
+  for await (const c of req) parts.push(c as Buffer);
+  return new Uint8Array(Buffer.concat(parts));
+}

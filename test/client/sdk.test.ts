@@ -1,0 +1,237 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createSimPlatform, type SimPlatform } from "../../attestation/sim/platform.js";
+import { uploadFile } from "../../client/node/upload.js";
+import {
+  attest,
+  auditVerify,
+  CleanroomClient,
+  checkAttestation,
+  grant,
+  HostClient,
+  MemoryStateStore,
+  query,
+} from "../../client/sdk/index.js";
+import { decryptBytes } from "../../protocol/age/stream-node.js";
+import { FakeHost, RESULT_CSV } from "./fake-host.js";
+import { makeContract, makeParty, simPolicy, type TestParty } from "./setup.js";
+
+let platform: SimPlatform;
+let rogue: SimPlatform;
+let alice: TestParty;
+let bob: TestParty;
+let dir: string;
+let csv: string;
+
+beforeAll(async () => {
+  [platform, rogue, alice, bob] = await Promise.all([
+    createSimPlatform(),
+    createSimPlatform(),
+    makeParty("alice"),
+    makeParty("bob"),
+  ]);
+  dir = await mkdtemp(join(tmpdir(), "cleanroom-sdk-"));
+  csv = join(dir, "purchases.csv");
+  await writeFile(csv, `email_sha256,amount\n${`${"a".repeat(64)},10\n`.repeat(5000)}`);
+});
+
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+let host: FakeHost;
+beforeEach(async () => {
+  host = await FakeHost.start(platform, makeContract(alice, bob));
+  return () => host.close();
+});
+
+async function client(party: TestParty, store = new MemoryStateStore()): Promise<CleanroomClient> {
+  return CleanroomClient.open({
+    host: new HostClient(host.url),
+    store,
+    policy: simPolicy(platform),
+    contract: host.contract,
+    keys: party.keys,
+  });
+}
+
+const sent = () => host.requests.filter((r) => !r.startsWith("GET /evidence"));
+
+describe("attest", () => {
+  it("verifies simulated evidence bound to the enclave keys, contract and nonce", async () => {
+    const a = await attest(new HostClient(host.url), {
+      policy: simPolicy(platform),
+      contractDigest: (await client(alice)).contractDigest,
+    });
+    expect(a.result.verified).toBe(true);
+    expect(a.keys).toEqual(host.enclave.keys);
+  });
+
+  it("refuses evidence under a root it was not told to trust", async () => {
+    const r = await checkAttestation(new HostClient(host.url), {
+      policy: { measurements: simPolicy(platform).measurements! },
+      contractDigest: (await client(alice)).contractDigest,
+    });
+    expect(r.result.verified).toBe(false);
+    expect(r.keys).toBeUndefined();
+  });
+
+  it("refuses an enclave holding another contract", async () => {
+    await expect(
+      attest(new HostClient(host.url), { policy: simPolicy(platform), contractDigest: "ab".repeat(32) }),
+    ).rejects.toMatchObject({ code: "ERR_ATTESTATION_REFUSED" });
+  });
+});
+
+describe("nothing is sent when attestation fails", () => {
+  beforeEach(() => {
+    host.evidencePlatform = rogue;
+  });
+
+  it("upload", async () => {
+    await expect(uploadFile(await client(alice), csv)).rejects.toMatchObject({
+      code: "ERR_ATTESTATION_REFUSED",
+    });
+    expect(sent()).toEqual([]);
+  });
+
+  it("grant", async () => {
+    const c = await client(alice);
+    await expect(
+      grant(c, { dataset: "purchases", ciphertextDigest: "0".repeat(64), fileKey: new Uint8Array(16) }),
+    ).rejects.toMatchObject({ code: "ERR_ATTESTATION_REFUSED" });
+    expect(sent()).toEqual([]);
+  });
+
+  it("query", async () => {
+    await expect(
+      query(await client(alice), { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" }),
+    ).rejects.toMatchObject({ code: "ERR_ATTESTATION_REFUSED" });
+    expect(sent()).toEqual([]);
+  });
+});
+
+describe("upload → grant → query → audit", () => {
+  it("round-trips through the fake enclave and verifies every answer", async () => {
+    const store = new MemoryStateStore();
+    const c = await client(alice, store);
+    const up = await uploadFile(c, csv);
+    expect(host.blobs.has(up.digest)).toBe(true);
+    // Encrypted to the party's own recipient, so the party (not only the enclave) can open it.
+    expect(
+      new TextDecoder().decode(await decryptBytes(host.blobs.get(up.digest)!, alice.keys.ageIdentity)),
+    ).toBe(await readFile(csv, "utf8"));
+    // The file key comes from the header kept at upload; the fake checks it opens the file.
+    const g = await grant(c, { dataset: "purchases", ciphertextDigest: up.digest });
+    expect(g.rows).toBe(3);
+    const q = await query(c, { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" });
+    expect(new TextDecoder().decode(q.data)).toBe(RESULT_CSV);
+    expect(q.rows).toEqual([
+      ["campaign", "buyers"],
+      ["spring", "120"],
+      ["summer", "75"],
+    ]);
+    expect(await c.state.highestHead()).toEqual(host.head);
+    const log = await auditVerify(c);
+    expect(log.head).toEqual(host.head);
+    expect(log.entries.map((e) => e.kind)).toEqual([
+      "enclave-started",
+      "contract-accepted",
+      "grant",
+      "dataset-loaded",
+      "query-run",
+    ]);
+  });
+
+  it("a runner that is not a recipient gets the signed answer but no result", async () => {
+    const q = await query(await client(bob), {
+      queryId: "buyers-by-campaign",
+      params: { min: 1 },
+      format: "csv",
+    });
+    expect(q.data).toBeUndefined();
+    expect(q.response.requester).toBe("bob");
+  });
+});
+
+describe("enclave key changes", () => {
+  it("re-attests when the cached enclave keys are stale, then succeeds", async () => {
+    const store = new MemoryStateStore();
+    await query(await client(alice, store), {
+      queryId: "buyers-by-campaign",
+      params: { min: 1 },
+      format: "csv",
+    });
+    await host.restartEnclave();
+    const c = await client(alice, store);
+    const evidenceBefore = host.requests.filter((r) => r.startsWith("GET /evidence")).length;
+    const q = await query(c, { queryId: "buyers-by-campaign", params: { min: 2 }, format: "csv" });
+    expect(new TextDecoder().decode(q.data)).toBe(RESULT_CSV);
+    expect(host.requests.filter((r) => r.startsWith("GET /evidence")).length).toBe(evidenceBefore + 1);
+    expect((await c.attestation()).keys).toEqual(host.enclave.keys);
+    // Both instances' keys were attested, so the log across the restart verifies.
+    expect(await c.state.attestedSigningKeys()).toHaveLength(2);
+    expect((await auditVerify(c)).head).toEqual(host.head);
+  });
+
+  it("refuses a response signed by a key no attestation vouches for", async () => {
+    const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, [
+      "sign",
+      "verify",
+    ])) as CryptoKeyPair;
+    host.rogueKey = pair.privateKey;
+    await expect(
+      query(await client(alice), { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" }),
+    ).rejects.toMatchObject({ code: "ERR_RESPONSE_SIGNATURE" });
+  });
+
+  it("an audit log with entries by an unattested instance is refused", async () => {
+    const c = await client(alice);
+    await c.attestation();
+    await host.restartEnclave();
+    await expect(auditVerify(await client(alice, new MemoryStateStore()))).rejects.toMatchObject({
+      code: "ERR_AUDIT",
+    });
+  });
+});
+
+describe("a host that rolls back or tampers is caught", () => {
+  it("refuses a head behind the highest seen", async () => {
+    const c = await client(alice);
+    const stale = host.head;
+    await query(c, { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" });
+    host.headOverride = stale;
+    await expect(
+      query(c, { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" }),
+    ).rejects.toMatchObject({ code: "ERR_AUDIT" });
+  });
+
+  it("refuses a genuine response to another request", async () => {
+    host.wrongInReplyTo = true;
+    await expect(
+      query(await client(alice), { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" }),
+    ).rejects.toMatchObject({ code: "ERR_RESPONSE_SIGNATURE", message: "response answers another request" });
+  });
+
+  it("refuses a result that does not match the signed digest", async () => {
+    host.corruptResult = true;
+    await expect(
+      query(await client(alice), { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" }),
+    ).rejects.toMatchObject({ code: "ERR_RESULT_DIGEST" });
+  });
+
+  it("refuses an audit log truncated below the head seen", async () => {
+    const c = await client(alice);
+    await query(c, { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" });
+    host.entries.pop();
+    await expect(auditVerify(c)).rejects.toMatchObject({ code: "ERR_AUDIT" });
+  });
+
+  it("carries the server's error code in a typed HostError", async () => {
+    await expect(new HostClient(host.url).getJson("/nowhere")).rejects.toMatchObject({
+      code: "ERR_HOST",
+      status: 404,
+      serverCode: "ERR_NOT_FOUND",
+    });
+  });
+});
