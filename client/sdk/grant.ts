@@ -24,14 +24,15 @@ export interface GrantResult {
   dataset: string;
   ciphertextDigest: string;
   head: AuditHead;
-  /** Rows loaded, when the host relayed the enclave's signed ingest answer. */
+  /** Rows loaded, from the enclave's signed ingest answer. */
   rows?: number;
-  /** The ingest quality report (decrypted with the party identity), when the host relayed it. */
+  /** The ingest quality report (decrypted with the party identity). */
   quality?: Uint8Array;
 }
 
+/** POST /grants answers with the enclave's signed answers to the grant and to the ingest. */
 interface GrantReply {
-  response?: unknown;
+  grant?: { response?: unknown };
   ingest?: { response?: unknown; quality?: unknown };
 }
 
@@ -62,22 +63,20 @@ export async function grant(client: CleanroomClient, o: GrantOptions): Promise<G
       dataset: o.dataset,
       digest: o.ciphertextDigest,
     });
-    const granted = await client.verifyResponse<GrantBody>(reply?.response, enclave, req.nonce);
+    const granted = await client.verifyResponse<GrantBody>(reply?.grant?.response, enclave, req.nonce);
     checkNames(granted.body, o);
     const result: GrantResult = {
       dataset: o.dataset,
       ciphertextDigest: o.ciphertextDigest,
       head: await client.observeHead(granted.body.head),
     };
-    if (reply.ingest !== undefined) {
-      const loaded = await client.verifyResponse<IngestBody>(reply.ingest.response, enclave);
-      checkNames(loaded.body, o);
-      if (!Number.isSafeInteger(loaded.body.rows)) throw new EnvelopeError("ingest answer without rows");
-      result.head = await client.observeHead(loaded.body.head);
-      result.rows = loaded.body.rows;
-      if (typeof reply.ingest.quality === "string") {
-        result.quality = await client.decrypt(fromBase64(reply.ingest.quality), client.keys.ageIdentity);
-      }
+    const loaded = await client.verifyResponse<IngestBody>(reply.ingest?.response, enclave);
+    checkNames(loaded.body, o);
+    if (!Number.isSafeInteger(loaded.body.rows)) throw new EnvelopeError("ingest answer without rows");
+    result.head = await client.observeHead(loaded.body.head);
+    result.rows = loaded.body.rows;
+    if (typeof reply.ingest?.quality === "string") {
+      result.quality = await client.decrypt(fromBase64(reply.ingest.quality), client.keys.ageIdentity);
     }
     return result;
   });

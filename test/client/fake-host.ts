@@ -172,7 +172,7 @@ export class FakeHost {
       const grantResponse = await this.#respond({ ...g, head: head1 }, r.nonce);
       const head2 = await this.#append("dataset-loaded", { ...g, rows: 3 });
       return json(res, 200, {
-        response: grantResponse,
+        grant: { response: grantResponse },
         ingest: { response: await this.#respond({ ...g, rows: 3, head: head2 }) },
       });
     }
