@@ -147,7 +147,7 @@ const ts = (day: number, hour: number): string =>
   new Date(Date.UTC(2024, 3, 1 + day, hour)).toISOString().replace("T", " ").replace(".000Z", "");
 
 export interface UseCaseDataOptions {
-  /** Publisher users; the advertiser also has a quarter as many customers the publisher lacks. */
+  /** Publisher users; the advertiser also has 0.8× as many customers the publisher does not know. */
   identities: number;
   seed?: number;
   /** Lines per yielded chunk. */
@@ -192,7 +192,7 @@ export function* useCaseRows(which: "purchases" | "exposures", o: UseCaseDataOpt
     if (lines.length >= batch) yield* flush();
   }
   if (which === "purchases") {
-    for (let i = o.identities; i < Math.floor(o.identities * 1.25); i++) {
+    for (let i = o.identities; i < Math.floor(o.identities * 1.8); i++) {
       const day = Math.floor(unit(seed, i, 4) * 25);
       lines.push(`${hashedEmail(i)},${ts(day, 12)},${(10 + unit(seed, i, 9) * 90).toFixed(2)},shoes`);
       if (lines.length >= batch) yield* flush();
