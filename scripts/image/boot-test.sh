@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Boot test of the sealed image: boots dist/image (kernel + initramfs + the sim command line) under
+# QEMU (Debian's qemu-system-x86; software emulation, no SEV), runs the untrusted host beside it,
+# and waits until the host's /api/v1/health reports that the enclave answered through the relay.
+#
+#   npm run build && npm run build:image && scripts/image/boot-test.sh [IMAGE_DIR]
+#
+# Environment: ACCEL=tcg|kvm (default tcg), BOOT_TIMEOUT seconds (default 300),
+# GUEST_PORT / HOST_PORT (default 17000 / 18080). The guest address 10.0.2.15:7000 is the one
+# baked into cmdline-sim.txt by build:image's defaults (--ip 10.0.2.15/24, --listen 0.0.0.0:7000).
+set -euo pipefail
+
+IMAGE_DIR=${1:-dist/image}
+ACCEL=${ACCEL:-tcg}
+BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
+GUEST_PORT=${GUEST_PORT:-17000}
+HOST_PORT=${HOST_PORT:-18080}
+work=$(mktemp -d)
+qemu_pid=""
+host_pid=""
+cleanup() {
+  [ -n "$host_pid" ] && kill "$host_pid" 2>/dev/null || true
+  [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+for f in vmlinuz initramfs.cpio cmdline-sim.txt; do
+  [ -f "$IMAGE_DIR/$f" ] || { echo "boot-test: $IMAGE_DIR/$f missing (run npm run build:image)" >&2; exit 2; }
+done
+[ -f dist/host/main.js ] || { echo "boot-test: dist/host/main.js missing (run npm run build)" >&2; exit 2; }
+
+start=$(date +%s)
+qemu-system-x86_64 -machine q35 -accel "$ACCEL" -cpu max -m 2048 -smp 2 \
+  -kernel "$IMAGE_DIR/vmlinuz" -initrd "$IMAGE_DIR/initramfs.cpio" -append "$(cat "$IMAGE_DIR/cmdline-sim.txt")" \
+  -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:${GUEST_PORT}-10.0.2.15:7000" -device virtio-net-pci,netdev=n0 \
+  -display none -serial "file:$work/console.log" -no-reboot &
+qemu_pid=$!
+
+node dist/host/main.js --listen "127.0.0.1:${HOST_PORT}" --enclave "127.0.0.1:${GUEST_PORT}" --store "$work/store" \
+  --log-level warn >"$work/host.log" 2>&1 &
+host_pid=$!
+
+while true; do
+  now=$(date +%s)
+  if body=$(curl -fsS -m 5 "http://127.0.0.1:${HOST_PORT}/api/v1/health" 2>/dev/null) && grep -q '"reachable":true' <<<"$body"; then
+    echo "boot-test: enclave healthy through the host relay after $((now - start))s (accel $ACCEL)"
+    echo "$body"
+    exit 0
+  fi
+  if ! kill -0 "$qemu_pid" 2>/dev/null; then
+    echo "boot-test: QEMU exited before the enclave answered" >&2
+    cat "$work/console.log" >&2
+    exit 1
+  fi
+  if [ $((now - start)) -ge "$BOOT_TIMEOUT" ]; then
+    echo "boot-test: no healthy enclave after ${BOOT_TIMEOUT}s" >&2
+    tail -50 "$work/console.log" >&2
+    tail -20 "$work/host.log" >&2
+    exit 1
+  fi
+  sleep 2
+done
