@@ -8,7 +8,7 @@ import { fromBase64, toBase64, toHex } from "./bytes.js";
 import { EvidenceFormatError, isCleanroomError, PolicyError } from "./errors.js";
 import { looksLikeNitro, type NitroPolicyOptions, verifyNitro } from "./nitro/index.js";
 import type { Platform, VerificationResult } from "./result.js";
-import { type SnpPolicyOptions, verifySnp } from "./snp/index.js";
+import { type VerifySnpOptions, verifySnp } from "./snp/index.js";
 import { REPORT_SIZE } from "./snp/report.js";
 
 /** SEV-SNP certificates that travel with a report (base64 DER in the JSON form). */
@@ -50,7 +50,7 @@ export interface EvidencePolicy {
   pcrs?: Record<number, string>;
   /** Accept any image (development only): the binding and platform checks still run. */
   allowAnyMeasurement?: boolean;
-  snp?: SnpPolicyOptions;
+  snp?: Omit<VerifySnpOptions, "at" | "trustedArks">;
   nitro?: NitroPolicyOptions;
 }
 

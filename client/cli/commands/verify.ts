@@ -9,6 +9,8 @@ import { UsageError } from "../../../attestation/errors.js";
 import { detectPlatform, type EvidencePolicy, verifyEvidence } from "../../../attestation/evidence.js";
 import type { Platform } from "../../../attestation/result.js";
 import { pemBundleToDer } from "../../../attestation/sim/platform.js";
+import { findVcek } from "../../../attestation/snp/endorsement.js";
+import { directoryVcekCache } from "../../../attestation/snp/vcek-cache-node.js";
 import { printVerification, reportError } from "../output.js";
 
 interface VerifyFlags {
@@ -25,6 +27,9 @@ interface VerifyFlags {
   allowDebug?: boolean;
   maxVmpl?: string;
   trustSimRoot?: string;
+  vcekCache?: string;
+  kds?: boolean;
+  product?: "Milan" | "Genoa" | "Turin";
   json?: boolean;
 }
 
@@ -74,10 +79,25 @@ export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
     // Without an expected image this command still checks the hardware chain and policy bits,
     // and prints the measurement for the operator to compare.
     allowAnyMeasurement: !f.measurement.length && !pcrs,
-    ...(maxVmpl !== undefined ? { snp: { maxVmpl } } : {}),
+    ...(maxVmpl !== undefined || f.product
+      ? {
+          snp: {
+            ...(maxVmpl !== undefined ? { maxVmpl } : {}),
+            ...(f.product ? { product: f.product } : {}),
+          },
+        }
+      : {}),
   };
+  const vcek =
+    f.vcek || f.certTable || platform !== "sev-snp" || !(f.vcekCache || f.kds)
+      ? read(f.vcek)
+      : await findVcek(bytes, {
+          ...(f.vcekCache ? { cache: directoryVcekCache(f.vcekCache) } : {}),
+          ...(f.kds ? { fetch: (url: string) => fetch(url) } : {}),
+          ...(f.product ? { product: f.product } : {}),
+        });
   const certificates = {
-    ...(f.vcek ? { vcek: read(f.vcek)! } : {}),
+    ...(vcek ? { vcek } : {}),
     ...(f.ask ? { ask: read(f.ask)! } : {}),
     ...(f.ark ? { ark: read(f.ark)! } : {}),
     ...(f.certTable ? { certTable: read(f.certTable)! } : {}),
@@ -106,8 +126,15 @@ export function registerVerifyCommand(program: Command): void {
     .option("--max-vmpl <n>", "highest accepted VMPL (default 0)")
     .option("--allow-debug", "accept a debug guest/enclave (its memory is readable by the host)")
     .option("--trust-sim-root <file>", "trust the simulated platform roots in this PEM file")
+    .option("--product <name>", "Milan | Genoa | Turin (needed for version 2 reports without --vcek)")
+    .option("--vcek-cache <dir>", "look the VCEK up in (and save fetched ones to) this directory")
+    .option("--kds", "fetch a missing VCEK from AMD's KDS (network; off by default)")
     .option("--json", "print JSON")
     .action(async (file: string, flags: VerifyFlags) => {
+      if (flags.product && !["Milan", "Genoa", "Turin"].includes(flags.product)) {
+        process.exitCode = reportError(new UsageError("--product must be Milan, Genoa or Turin"));
+        return;
+      }
       if (!["auto", "sev-snp", "nitro"].includes(flags.platform)) {
         process.exitCode = reportError(new UsageError("--platform must be auto, sev-snp or nitro"));
         return;
