@@ -69,18 +69,16 @@ export class ActiveContract {
   }
 
   /**
-   * Runs per query already recorded under this contract in a restored chain, so a restart does
-   * not reset maxRuns (a host that truncates the chain is caught by the parties' ledger heads).
+   * The query-run entries recorded under this contract in a restored chain, oldest first: what a
+   * restart must not reset (maxRuns counts, privacy budgets). A host that truncates the chain is
+   * caught by the parties' ledger heads.
    */
-  runsIn(entries: readonly AuditEntry[]): Map<string, number> {
-    const runs = new Map<string, number>();
+  runsIn(entries: readonly AuditEntry[]): AuditEntry<"query-run">[] {
+    const runs: AuditEntry<"query-run">[] = [];
     let current: string | undefined;
     for (const e of entries) {
       if (e.kind === "contract-accepted") current = (e as AuditEntry<"contract-accepted">).data.contract;
-      else if (e.kind === "query-run" && current === this.digest) {
-        const q = (e as AuditEntry<"query-run">).data.query;
-        runs.set(q, (runs.get(q) ?? 0) + 1);
-      }
+      else if (e.kind === "query-run" && current === this.digest) runs.push(e as AuditEntry<"query-run">);
     }
     return runs;
   }

@@ -54,11 +54,6 @@ export class MaxRunsError extends CleanroomError {
   static override code = "ERR_MAX_RUNS";
 }
 
-/** The query's policy asks for differential privacy, which this runtime does not implement. */
-export class DpUnsupportedError extends CleanroomError {
-  static override code = "ERR_DP_UNSUPPORTED";
-}
-
 /**
  * The requester has seen an audit head this enclave's log does not contain (ahead of it, or a
  * different entry at that seq): the log it was given was rolled back or forked.

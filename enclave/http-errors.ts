@@ -29,7 +29,8 @@ const STATUS: Record<string, number> = {
   ERR_AGE_DECRYPT: 403,
   ERR_AGE_NO_IDENTITY: 403,
   ERR_MAX_RUNS: 403,
-  ERR_DP_UNSUPPORTED: 403,
+  ERR_DP_BUDGET: 403,
+  ERR_DP_POLICY: 403,
   ERR_QUERY_RESULT_TOO_LARGE: 403,
   // Not there.
   ERR_NOT_FOUND: 404,
@@ -40,6 +41,8 @@ const STATUS: Record<string, number> = {
   ERR_CONTRACT_STATE: 409,
   ERR_ALREADY_LOADED: 409,
   ERR_LEDGER_ROLLBACK: 409,
+  ERR_DP_ROLLBACK: 409,
+  ERR_DP_LEDGER: 409,
   ERR_DATASET_NOT_LOADED: 409,
   ERR_TOO_LARGE: 413,
   // Typed failures inside the room whose messages are fixed and generic.

@@ -1,17 +1,23 @@
 /**
  * Running an approved query for a requester: who may run it, how often, the run itself
- * (enclave/sql binds the parameters and applies the output policy), and the result serialised,
- * digested and age-encrypted to each recipient named by the contract, separately.
+ * (enclave/sql binds the parameters and applies the output policy), noise and the privacy budget
+ * under a DP policy (enclave/dp), and the result serialised, digested and age-encrypted to each
+ * recipient named by the contract, separately.
  */
 import { createHash } from "node:crypto";
 import { encryptBytes } from "../protocol/age/stream-node.js";
+import type { AuditEntry, AuditLedgerEntry } from "../protocol/audit/entry.js";
 import { canonicalDigest } from "../protocol/contract/digest.js";
 import type { QueryBody } from "../protocol/jose/messages.js";
 import type { ActiveContract } from "./contract-state.js";
-import { DatasetNotLoadedError, DpUnsupportedError, MaxRunsError, NotPermittedError } from "./errors.js";
+import { applyDp } from "./dp/apply.js";
+import { BudgetExhaustedError } from "./dp/errors.js";
+import { epsilonCostMicros, PrivacyLedger } from "./dp/ledger.js";
+import { cryptoRng, type Rng } from "./dp/random.js";
+import { DatasetNotLoadedError, MaxRunsError, NotPermittedError } from "./errors.js";
 import type { SqlEngine } from "./sql/engine.js";
 import { QueryCheckError } from "./sql/errors.js";
-import { resultToCsv, resultToJson, runApprovedQuery } from "./sql/run.js";
+import { type QueryResult, resultToCsv, resultToJson, runApprovedQuery } from "./sql/run.js";
 
 export interface QueryOutcome {
   queryId: string;
@@ -19,28 +25,48 @@ export interface QueryOutcome {
   resultDigest: string;
   format: "csv" | "json";
   rows: number;
+  /** Groups below k (0 under DP: the exact count is data-dependent and is not released). */
   groupsSuppressed: number;
+  /** Epsilon charged for this run (0 without DP). */
   epsilon: number;
+  /** The privacy-ledger debit of this run (DP only): the audit entry must carry it. */
+  ledger?: AuditLedgerEntry;
   /** Party id → base64 age ciphertext of the result, one per contract recipient. */
   results: Record<string, string>;
 }
 
+/** The released form of a DP run: noised, thresholded on noisy counts, hidden columns dropped. */
+function noised(result: QueryResult, rng: Rng): QueryResult {
+  const { spec, hiddenColumns } = result.dp!;
+  const out = applyDp({ columns: [...result.columns, ...hiddenColumns], rows: result.rows }, spec, rng);
+  return { columns: out.columns, rows: out.rows as QueryResult["rows"], groupsSuppressed: 0 };
+}
+
 export class QueryRunner {
   /** Completed runs per query id; in-flight runs hold a reservation so maxRuns is never exceeded. */
-  readonly #runs: Map<string, number>;
+  readonly #runs = new Map<string, number>();
   readonly #reserved = new Map<string, number>();
+  /** Epsilon spent per party under this contract; debited before a DP result leaves. */
+  readonly #privacy: PrivacyLedger;
 
+  /**
+   * `priorRuns`: the query-run audit entries already recorded under this contract (a restored
+   * chain), from which run counts and the privacy ledger are rebuilt, so a restart resets neither.
+   */
   constructor(
     private readonly engine: SqlEngine,
     private readonly active: ActiveContract,
-    priorRuns: Map<string, number> = new Map(),
+    priorRuns: readonly AuditEntry<"query-run">[] = [],
+    private readonly rng: Rng = cryptoRng(),
   ) {
-    this.#runs = new Map(priorRuns);
+    for (const e of priorRuns) this.#runs.set(e.data.query, (this.#runs.get(e.data.query) ?? 0) + 1);
+    this.#privacy = PrivacyLedger.replay(priorRuns.flatMap((e) => (e.data.ledger ? [e.data.ledger] : [])));
   }
 
   /**
    * Runs `body` for `requester`. `commit` is called with the outcome before anything leaves
-   * (the caller appends the audit entry there); the run counts only when it succeeds.
+   * (the caller appends the audit entry there, synchronously after a DP debit so the ledger and
+   * audit chains advance in the same order); the run counts only when it succeeds.
    */
   async run<T>(
     requester: string,
@@ -49,9 +75,10 @@ export class QueryRunner {
   ): Promise<{ outcome: QueryOutcome; committed: T }> {
     const query = this.active.query(body.queryId);
     if (!query.runners.includes(requester)) throw new NotPermittedError("requester may not run this query");
-    // Noise and budgets are not implemented here: running without them would break the policy.
-    if (query.policy.dp)
-      throw new DpUnsupportedError("differential privacy is not supported by this runtime");
+    const dp = query.policy.dp;
+    // Cheap early refusal; the debit below is the authoritative check.
+    if (dp && this.#privacy.remaining(requester, dp) < epsilonCostMicros(dp))
+      throw new BudgetExhaustedError();
     const done = this.#runs.get(query.id) ?? 0;
     const reserved = this.#reserved.get(query.id) ?? 0;
     if (query.policy.maxRuns !== undefined && done + reserved >= query.policy.maxRuns) {
@@ -59,13 +86,14 @@ export class QueryRunner {
     }
     this.#reserved.set(query.id, reserved + 1);
     try {
-      const result = await runApprovedQuery(this.engine, query, body.params).catch((e: unknown) => {
+      const exact = await runApprovedQuery(this.engine, query, body.params).catch((e: unknown) => {
         // Admission bound every table to a contract dataset, so an unknown one now is unloaded.
         if (e instanceof QueryCheckError && e.reason === "unknown table") {
           throw new DatasetNotLoadedError("a dataset this query reads is not loaded");
         }
         throw e;
       });
+      const result = exact.dp ? noised(exact, this.rng) : exact;
       const text = body.resultFormat === "csv" ? resultToCsv(result) : resultToJson(result);
       const bytes = new TextEncoder().encode(text);
       const results: Record<string, string> = {};
@@ -73,14 +101,18 @@ export class QueryRunner {
         const sealed = await encryptBytes(bytes, [this.active.recipient(party)]);
         results[party] = Buffer.from(sealed).toString("base64");
       }
+      const paramsDigest = (await canonicalDigest(body.params)).hex;
+      // Debit before anything leaves; nothing is awaited between the debit and the commit call.
+      const ledger = dp ? this.#privacy.debit(requester, dp, query.id) : undefined;
       const outcome: QueryOutcome = {
         queryId: query.id,
-        paramsDigest: (await canonicalDigest(body.params)).hex,
+        paramsDigest,
         resultDigest: createHash("sha256").update(bytes).digest("hex"),
         format: body.resultFormat,
         rows: result.rows.length,
         groupsSuppressed: result.groupsSuppressed,
-        epsilon: 0,
+        epsilon: ledger ? ledger.micros / 1e6 : 0,
+        ...(ledger ? { ledger } : {}),
         results,
       };
       const committed = await commit(outcome);

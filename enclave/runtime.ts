@@ -246,9 +246,11 @@ export class Enclave {
         resultDigest: o.resultDigest,
         epsilon: o.epsilon,
         groupsSuppressed: o.groupsSuppressed,
+        ...(o.ledger ? { ledger: o.ledger } : {}),
       }),
     );
-    const { results, ...rest } = outcome;
+    // The ledger debit is on the audit chain; the response carries its head.
+    const { results, ledger: _debit, ...rest } = outcome;
     const reply = { ...rest, requester: request.party, head };
     return { response: await this.#sign(reply, request.nonce), results };
   }

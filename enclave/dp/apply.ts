@@ -7,7 +7,7 @@
  * a count column of the same result, so it costs nothing more; a column with release: false is
  * noised and used (for an avg or the threshold) but left out of the output.
  */
-import type { DpPolicy } from "../../protocol/contract/types.js";
+import type { DpParameters } from "../../protocol/contract/types.js";
 import { sampleDiscreteLaplace } from "./discrete.js";
 import { DpPolicyError } from "./errors.js";
 import { epsilonCostMicros } from "./ledger.js";
@@ -42,7 +42,7 @@ export type DpAggregateColumn =
 export interface DpSpec {
   /** Every aggregate output column; any other column is a group key and passes unchanged. */
   aggregateColumns: DpAggregateColumn[];
-  policy: DpPolicy;
+  policy: DpParameters;
   groups: GroupKeys;
   /**
    * "private" groups only: the count or count-distinct column the noisy threshold reads (default:

@@ -4,13 +4,13 @@
  * BEFORE aggregation. The enclave normally does this in SQL (docs/DIFFERENTIAL-PRIVACY.md shows
  * the shape); these helpers state the rules once and do it for rows already in memory.
  */
-import type { DpPolicy } from "../../protocol/contract/types.js";
+import type { DpParameters } from "../../protocol/contract/types.js";
 import { DpPolicyError } from "./errors.js";
 import type { Rng } from "./random.js";
 import { toFixedPoint } from "./rational.js";
 
 /** The policy's per-identity row bound, validated (a positive safe integer). */
-export function maxRowsPerIdentity(policy: DpPolicy): bigint {
+export function maxRowsPerIdentity(policy: DpParameters): bigint {
   const m = policy.maxRowsPerIdentity;
   if (m === undefined) throw new DpPolicyError("policy: maxRowsPerIdentity required");
   if (!Number.isSafeInteger(m) || m < 1)
@@ -25,7 +25,7 @@ export interface ScaledRange {
   places: number;
 }
 
-export function clampRange(policy: DpPolicy, places: number): ScaledRange {
+export function clampRange(policy: DpParameters, places: number): ScaledRange {
   const clamp = policy.clamp;
   if (!clamp) throw new DpPolicyError("policy: clamp required");
   if (!Number.isFinite(clamp.lower) || !Number.isFinite(clamp.upper)) {

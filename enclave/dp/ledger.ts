@@ -11,7 +11,7 @@
  * Plain data in and out: no dependency on the audit module.
  */
 import { createHash } from "node:crypto";
-import type { DpPolicy } from "../../protocol/contract/types.js";
+import type { DpParameters } from "../../protocol/contract/types.js";
 import { BudgetExhaustedError, DpPolicyError, LedgerFormatError, LedgerRollbackError } from "./errors.js";
 import { toMicros } from "./rational.js";
 
@@ -50,7 +50,7 @@ const PARTY = /^[a-z][a-z0-9_-]{0,63}$/;
 const QUERY = /^([a-z][a-z0-9_-]{0,63})?$/;
 
 /** What one run of a query under `policy` costs, in micro-epsilon (rounded up). */
-export function epsilonCostMicros(policy: Pick<DpPolicy, "epsilon">): number {
+export function epsilonCostMicros(policy: Pick<DpParameters, "epsilon">): number {
   if (!Number.isFinite(policy.epsilon) || policy.epsilon <= 0) {
     throw new DpPolicyError("epsilon must be a positive number");
   }
@@ -58,7 +58,7 @@ export function epsilonCostMicros(policy: Pick<DpPolicy, "epsilon">): number {
 }
 
 /** A party's budget in micro-epsilon (rounded down). */
-export function budgetMicros(policy: Pick<DpPolicy, "budget">): number {
+export function budgetMicros(policy: Pick<DpParameters, "budget">): number {
   if (!Number.isFinite(policy.budget) || policy.budget < 0) throw new DpPolicyError("budget must be >= 0");
   const micros = Number(toMicros(policy.budget, "down"));
   if (!Number.isSafeInteger(micros)) throw new DpPolicyError("budget out of range");
@@ -156,7 +156,7 @@ export class PrivacyLedger {
   }
 
   /** Micro-epsilon `party` may still spend under `policy`'s budget (never negative). */
-  remaining(party: string, policy: Pick<DpPolicy, "budget">): number {
+  remaining(party: string, policy: Pick<DpParameters, "budget">): number {
     return Math.max(0, budgetMicros(policy) - this.spent(party));
   }
 
@@ -169,7 +169,7 @@ export class PrivacyLedger {
    * Charges one run of `policy` to `party`, or throws BudgetExhaustedError and changes nothing.
    * Returns the new entry: persist it before releasing the result.
    */
-  debit(party: string, policy: Pick<DpPolicy, "epsilon" | "budget">, query = ""): LedgerEntry {
+  debit(party: string, policy: Pick<DpParameters, "epsilon" | "budget">, query = ""): LedgerEntry {
     if (!PARTY.test(party)) throw new DpPolicyError("party id malformed");
     if (!QUERY.test(query)) throw new DpPolicyError("query id malformed");
     const micros = epsilonCostMicros(policy);

@@ -3,9 +3,9 @@
  * (counts; sums of clamped fixed-point values) and returns it plus discrete Laplace noise of
  * scale sensitivity / epsilon, which is epsilon-DP for that aggregate (Canonne-Kamath-Steinke
  * 2020, Ghosh-Roughgarden-Sundararajan 2009). Sensitivities are L1 over the whole released
- * column, derived from the contract's DpPolicy and how output rows arise (GroupKeys).
+ * column, derived from the contract's DpParameters and how output rows arise (GroupKeys).
  */
-import type { DpPolicy } from "../../protocol/contract/types.js";
+import type { DpParameters } from "../../protocol/contract/types.js";
 import { clampBound, clampRange, maxRowsPerIdentity } from "./contribution.js";
 import { sampleDiscreteLaplace } from "./discrete.js";
 import { DpPolicyError } from "./errors.js";
@@ -39,7 +39,7 @@ export function resolveDelta(delta: number | undefined): number {
  *   count-distinct 1 ("single"), m (grouped: at most 1 in each of m groups)
  *   sum            m * max(|lower|, |upper|) of the clamp range
  */
-export function sensitivity(kind: NoisedKind, policy: DpPolicy, groups: GroupKeys, places = 0): bigint {
+export function sensitivity(kind: NoisedKind, policy: DpParameters, groups: GroupKeys, places = 0): bigint {
   if (kind === "count-distinct") return groups === "single" ? 1n : maxRowsPerIdentity(policy);
   const m = maxRowsPerIdentity(policy);
   if (kind === "count") return m;
@@ -50,12 +50,12 @@ export function sensitivity(kind: NoisedKind, policy: DpPolicy, groups: GroupKey
 }
 
 /** The largest amount one identity adds to a single group's value (drives the threshold). */
-export function perGroupContribution(kind: "count" | "count-distinct", policy: DpPolicy): bigint {
+export function perGroupContribution(kind: "count" | "count-distinct", policy: DpParameters): bigint {
   return kind === "count-distinct" ? 1n : maxRowsPerIdentity(policy);
 }
 
 /** Groups one identity can appear in when rows are grouped: one per row it keeps. */
-export function maxGroupsOf(policy: DpPolicy): bigint {
+export function maxGroupsOf(policy: DpParameters): bigint {
   return maxRowsPerIdentity(policy);
 }
 
@@ -78,10 +78,10 @@ export interface NoiseOptions {
   epsilon?: Rational;
 }
 
-const epsilonOf = (policy: DpPolicy, options: NoiseOptions) =>
+const epsilonOf = (policy: DpParameters, options: NoiseOptions) =>
   options.epsilon ?? noiseEpsilon(policy.epsilon);
 
-export function noisyCount(count: bigint, policy: DpPolicy, rng: Rng, options: NoiseOptions): bigint {
+export function noisyCount(count: bigint, policy: DpParameters, rng: Rng, options: NoiseOptions): bigint {
   return laplaceMechanism(
     count,
     sensitivity("count", policy, options.groups),
@@ -91,7 +91,12 @@ export function noisyCount(count: bigint, policy: DpPolicy, rng: Rng, options: N
 }
 
 /** COUNT(DISTINCT identity). */
-export function noisyCountDistinct(count: bigint, policy: DpPolicy, rng: Rng, options: NoiseOptions): bigint {
+export function noisyCountDistinct(
+  count: bigint,
+  policy: DpParameters,
+  rng: Rng,
+  options: NoiseOptions,
+): bigint {
   const sens = sensitivity("count-distinct", policy, options.groups);
   return laplaceMechanism(count, sens, epsilonOf(policy, options), rng);
 }
@@ -99,7 +104,7 @@ export function noisyCountDistinct(count: bigint, policy: DpPolicy, rng: Rng, op
 /** SUM of values clamped to policy.clamp, as an integer in units of 10^-places. */
 export function noisySum(
   sum: bigint,
-  policy: DpPolicy,
+  policy: DpParameters,
   rng: Rng,
   options: NoiseOptions & { places: number },
 ): bigint {
@@ -115,7 +120,7 @@ export function noisySum(
 export function noisyAverage(
   sum: bigint,
   count: bigint,
-  policy: DpPolicy,
+  policy: DpParameters,
   rng: Rng,
   options: NoiseOptions & { places: number },
 ): { sum: bigint; count: bigint; average: number } {
@@ -132,7 +137,7 @@ export function noisyAverage(
 const halve = (e: Rational): Rational => rational(e.num, e.den * 2n);
 
 /** Post-processing of a noisy sum (units of 10^-places) and a noisy count into an average. */
-export function averageOf(sum: bigint, count: bigint, policy: DpPolicy, places: number): number {
+export function averageOf(sum: bigint, count: bigint, policy: DpParameters, places: number): number {
   const divisor = count < 1n ? 1n : count;
   const range = clampRange(policy, places);
   const raw = toNumber(rational(sum, divisor * 10n ** BigInt(places)));

@@ -21,6 +21,8 @@ export interface CheckedQuery {
   parsed: ParsedSql;
   /** Top-level FROM references (aggregate policy only; empty for row-level). */
   tables: TableUse[];
+  /** The datasets the query was checked against (the DP rewrite bounds each table it reads). */
+  datasets: Dataset[];
 }
 
 /** Table sources other than tables, joins and subqueries: table functions, VALUES, PIVOT, SHOW... */
@@ -40,6 +42,37 @@ const FORBIDDEN_FUNCTIONS =
 
 /** Aggregates that may see an identity column: they output a count, never the value. */
 const COUNTING = new Set(["count", "count_star", "approx_count_distinct"]);
+
+/**
+ * Aggregates that return the group's values themselves rather than a summary of them: under an
+ * aggregate policy they would release every member's value of a group of k as a list or string.
+ */
+const COLLECTING = new Set([
+  "list",
+  "array_agg",
+  "string_agg",
+  "group_concat",
+  "listagg",
+  "histogram",
+  "histogram_exact",
+  "approx_top_k",
+  "bitstring_agg",
+]);
+/** max(x, n), arg_max(x, y, n) ... return the top n values: collecting too, from this many arguments. */
+const TOP_N_ARITY: Record<string, number> = {
+  max: 2,
+  min: 2,
+  max_by: 3,
+  min_by: 3,
+  arg_max: 3,
+  arg_min: 3,
+  argmax: 3,
+  argmin: 3,
+  arg_max_null: 3,
+  arg_min_null: 3,
+  arg_max_nulls_last: 3,
+  arg_min_nulls_last: 3,
+};
 
 /** Join kinds of the top-level FROM under aggregation (not ASOF, POSITIONAL or LATERAL). */
 const PLAIN_JOINS = new Set(["REGULAR", "CROSS", "NATURAL"]);
@@ -136,7 +169,7 @@ export async function checkApprovedQuery(
     query.policy.kind === "aggregate"
       ? checkAggregateShape(root, byId, await aggregates(engine), refuse)
       : [];
-  return { query, parsed, tables };
+  return { query, parsed, tables, datasets };
 }
 
 function checkPolicyFields(query: ApprovedQuery, refuse: (reason: string) => never): void {
@@ -203,6 +236,11 @@ function checkAggregateShape(
     if (node.class === "SUBQUERY") refuse("subqueries are not allowed in an aggregate query's output");
     let context = inside;
     if (node.class === "FUNCTION" && aggregateFns.has(lower(node.function_name))) {
+      const name = lower(node.function_name);
+      const arity = Array.isArray(node.children) ? node.children.length : 0;
+      if (COLLECTING.has(name) || arity >= (TOP_N_ARITY[name] ?? Number.POSITIVE_INFINITY)) {
+        refuse("aggregates that collect a group's values are not allowed in the output");
+      }
       aggregated = true;
       context = COUNTING.has(lower(node.function_name)) && inside !== "other" ? "count" : "other";
     }

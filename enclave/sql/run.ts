@@ -3,7 +3,7 @@
  * applied, a timeout and a row cap enforced. Engine errors never leave verbatim.
  */
 import type { Json } from "@duckdb/node-api";
-import { isCleanroomError } from "../../attestation/errors.js";
+import { isCleanroomError, UsageError } from "../../attestation/errors.js";
 import type { ApprovedQuery } from "../../protocol/contract/types.js";
 import { checkApprovedQuery } from "./check.js";
 import type { SqlEngine } from "./engine.js";
@@ -15,6 +15,11 @@ export interface QueryResult {
   columns: OutputColumn[];
   rows: Json[][];
   groupsSuppressed: number;
+  /**
+   * DP policies only: rows are exact, unsuppressed and end with the hidden columns; they may leave
+   * only through enclave/dp's applyDp with this spec (the serialisers below refuse them).
+   */
+  dp?: QueryPlan["dp"];
 }
 
 interface CachedPlan {
@@ -67,7 +72,7 @@ async function execute(engine: SqlEngine, plan: QueryPlan, params: BoundParamete
       throw new ResultTooLargeError("query result exceeds the row cap");
     }
     const { rows, groupsSuppressed } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson());
-    return { columns: plan.columns, rows, groupsSuppressed };
+    return { columns: plan.columns, rows, groupsSuppressed, ...(plan.dp ? { dp: plan.dp } : {}) };
   } catch (e) {
     if (isCleanroomError(e)) throw e;
     if (timedOut) throw new QueryTimeoutError("query exceeded its time limit", { cause: e });
@@ -102,14 +107,20 @@ function csvCell(value: Json): string {
   return /[",\r\n]|^\s|\s$/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+function releasable(result: QueryResult): void {
+  if (result.dp) throw new UsageError("a DP result must be noised before it is serialised");
+}
+
 /** RFC 4180 CSV with a header row, "\n" line ends; same result, same bytes. */
 export function resultToCsv(result: QueryResult): string {
+  releasable(result);
   const lines = [result.columns.map((c) => csvCell(c.name)), ...result.rows.map((r) => r.map(csvCell))];
   return `${lines.map((cells) => cells.join(",")).join("\n")}\n`;
 }
 
 /** JSON with a fixed key order; same result, same bytes. */
 export function resultToJson(result: QueryResult): string {
+  releasable(result);
   return JSON.stringify({
     columns: result.columns.map((c) => ({ name: c.name, type: c.type })),
     rows: result.rows,

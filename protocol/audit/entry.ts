@@ -19,6 +19,22 @@ export interface AuditHead {
   hash: string;
 }
 
+/**
+ * One debit of the privacy-budget ledger (enclave/dp/ledger.ts), carried by the query-run entry
+ * that spent it so a restarted enclave can rebuild every party's budget from the audit log.
+ */
+export interface AuditLedgerEntry {
+  seq: number;
+  /** Hash of the previous ledger entry (64 zeros for the first). */
+  prev: string;
+  party: string;
+  query: string;
+  /** Micro-epsilon charged by this run (> 0). */
+  micros: number;
+  /** The party's total micro-epsilon after this run. */
+  total: number;
+}
+
 export interface AuditData {
   /** A new enclave instance took over the log: its signing key's RFC 7638 SHA-256 thumbprint. */
   "enclave-started": { signingKey: string; keysDigest: string };
@@ -32,6 +48,8 @@ export interface AuditData {
     resultDigest: string;
     epsilon: number;
     groupsSuppressed: number;
+    /** Present exactly when the run spent epsilon (a DP policy). */
+    ledger?: AuditLedgerEntry;
   };
 }
 export type AuditKind = keyof AuditData;
@@ -68,7 +86,11 @@ const DATA_CHECKS: { [K in AuditKind]: (d: Record<string, unknown>) => boolean }
     str(d.ciphertextDigest, HEX64) &&
     count(d.rows),
   "query-run": (d) =>
-    !keysProblem(d, ["query", "requester", "paramsDigest", "resultDigest", "epsilon", "groupsSuppressed"]) &&
+    !keysProblem(
+      d,
+      ["query", "requester", "paramsDigest", "resultDigest", "epsilon", "groupsSuppressed"],
+      ["ledger"],
+    ) &&
     str(d.query, PARTY_ID) &&
     str(d.requester, PARTY_ID) &&
     str(d.paramsDigest, HEX64) &&
@@ -76,8 +98,27 @@ const DATA_CHECKS: { [K in AuditKind]: (d: Record<string, unknown>) => boolean }
     typeof d.epsilon === "number" &&
     Number.isFinite(d.epsilon) &&
     d.epsilon >= 0 &&
-    count(d.groupsSuppressed),
+    count(d.groupsSuppressed) &&
+    (d.ledger === undefined ? d.epsilon === 0 : ledgerMatches(d.ledger, d)),
 };
+
+/** A debit by this run's requester, on this query, of exactly the epsilon the entry reports. */
+function ledgerMatches(v: unknown, run: Record<string, unknown>): boolean {
+  return (
+    isPlainObject(v) &&
+    !keysProblem(v, ["seq", "prev", "party", "query", "micros", "total"]) &&
+    Number.isSafeInteger(v.seq) &&
+    (v.seq as number) >= 1 &&
+    str(v.prev, HEX64) &&
+    v.party === run.requester &&
+    v.query === run.query &&
+    count(v.micros) &&
+    (v.micros as number) >= 1 &&
+    count(v.total) &&
+    (v.total as number) >= (v.micros as number) &&
+    (v.micros as number) / 1e6 === run.epsilon
+  );
+}
 
 /** True when `v` is a well-formed entry (exact fields at every level). */
 export function isAuditEntry(v: unknown): v is AuditEntry {

@@ -42,15 +42,40 @@ export interface Parameter {
   type: ParameterType;
 }
 
-export interface DpPolicy {
-  /** Epsilon spent by one run. */
+/** The numbers a DP mechanism is calibrated from (what enclave/dp reads). */
+export interface DpParameters {
+  /** Epsilon spent by one run (at least 1e-6). */
   epsilon: number;
-  /** Total epsilon each requesting party may spend on this contract. */
+  /** Total epsilon each requesting party may spend on this contract, over all its DP queries. */
   budget: number;
-  /** Upper bound on rows one identity contributes, enforced before aggregation. */
+  /** Rows one identity keeps in each dataset table the query reads, enforced before aggregation. */
   maxRowsPerIdentity?: number;
-  /** Clamping range for SUM/AVG inputs. */
+  /** Clamping range for SUM/AVG inputs, in the column's units. */
   clamp?: { lower: number; upper: number };
+  /** Delta of the noisy threshold on "private" groups; enclave/dp's DEFAULT_DELTA when absent. */
+  delta?: number;
+}
+
+/**
+ * One noised output column (by output name). "count": COUNT(*), COUNT(col), COUNT(DISTINCT col);
+ * "count-distinct": COUNT(DISTINCT identity); "sum": SUM(col), its inputs clamped and rounded to
+ * `decimals` places (default 0); "avg": noisy `sum` / noisy `count`, two columns of this list.
+ */
+export type DpColumn =
+  | { name: string; kind: "count" | "count-distinct" }
+  | { name: string; kind: "sum"; decimals?: number }
+  | { name: string; kind: "avg"; sum: string; count: string };
+
+/**
+ * How output rows arise: "single" (no GROUP BY, one row), "public" (the group keys are a fixed,
+ * data-independent set), "private" (keys come from the data: rows pass a noisy threshold).
+ */
+export type DpGroups = "single" | "public" | "private";
+
+export interface DpPolicy extends DpParameters {
+  groups: DpGroups;
+  /** Every aggregate output column, noised as declared; any other output column is a group key. */
+  columns: DpColumn[];
 }
 
 export interface OutputPolicy {

@@ -12,6 +12,8 @@ import type {
   ColumnType,
   Contract,
   Dataset,
+  DpColumn,
+  DpGroups,
   DpPolicy,
   OutputPolicy,
   Parameter,
@@ -207,21 +209,87 @@ function partyList(v: unknown, path: string, parties: Set<string>): string[] {
   return ids;
 }
 
-function dp(v: unknown, path: string): DpPolicy {
-  const o = obj(v, path, ["epsilon", "budget"], ["maxRowsPerIdentity", "clamp"]);
+/** Epsilon is accounted in micro-epsilon: a smaller one would round to nothing. */
+const MIN_EPSILON = 1e-6;
+const DP_GROUPS: readonly DpGroups[] = ["single", "public", "private"];
+const DP_KINDS: readonly DpColumn["kind"][] = ["count", "count-distinct", "sum", "avg"];
+/** Fixed-point places a sum may be computed in. */
+const MAX_SUM_DECIMALS = 6;
+
+function dpColumn(v: unknown, path: string, allowed: Set<string>): DpColumn {
+  const base = obj(v, path, ["name", "kind"], ["decimals", "sum", "count"]);
+  const name = matching(base.name, `${path}.name`, COLUMN_NAME, "column name");
+  if (!allowed.has(name)) fail(`${path}.name`, "not an allowed column");
+  const kind = oneOf(base.kind, `${path}.kind`, DP_KINDS);
+  if (kind === "avg") {
+    const o = obj(v, path, ["name", "kind", "sum", "count"]);
+    const sum = matching(o.sum, `${path}.sum`, COLUMN_NAME, "column name");
+    const count = matching(o.count, `${path}.count`, COLUMN_NAME, "column name");
+    return { name, kind, sum, count };
+  }
+  if (kind === "sum") {
+    const o = obj(v, path, ["name", "kind"], ["decimals"]);
+    if (o.decimals === undefined) return { name, kind };
+    if (typeof o.decimals !== "number" || !Number.isSafeInteger(o.decimals)) {
+      fail(`${path}.decimals`, "not an integer");
+    }
+    if (o.decimals < 0 || o.decimals > MAX_SUM_DECIMALS) fail(`${path}.decimals`, "out of range");
+    return { name, kind, decimals: o.decimals };
+  }
+  obj(v, path, ["name", "kind"]);
+  return { name, kind };
+}
+
+function dp(v: unknown, path: string, allowedColumns: string[]): DpPolicy {
+  const o = obj(
+    v,
+    path,
+    ["epsilon", "budget", "groups", "columns", "maxRowsPerIdentity"],
+    ["clamp", "delta"],
+  );
   const epsilon = positiveFinite(o.epsilon, `${path}.epsilon`);
+  if (epsilon < MIN_EPSILON) fail(`${path}.epsilon`, "below 1e-6");
   const budget = positiveFinite(o.budget, `${path}.budget`);
   if (epsilon > budget) fail(`${path}.epsilon`, "exceeds budget");
-  const out: DpPolicy = { epsilon, budget };
-  if (o.maxRowsPerIdentity !== undefined) {
-    out.maxRowsPerIdentity = positiveInteger(o.maxRowsPerIdentity, `${path}.maxRowsPerIdentity`);
-  }
-  if (o.clamp !== undefined) {
+  const groups = oneOf(o.groups, `${path}.groups`, DP_GROUPS);
+  const allowed = new Set(allowedColumns);
+  const columns = arr(o.columns, `${path}.columns`, 1, CONTRACT_LIMITS.columns).map((c, i) =>
+    dpColumn(c, `${path}.columns[${i}]`, allowed),
+  );
+  unique(
+    columns.map((c) => c.name),
+    (i) => `${path}.columns[${i}].name`,
+    true,
+  );
+  const kindOf = new Map(columns.map((c) => [c.name, c.kind]));
+  columns.forEach((c, i) => {
+    if (c.kind !== "avg") return;
+    if (kindOf.get(c.sum) !== "sum") fail(`${path}.columns[${i}].sum`, "not a sum column of this policy");
+    if (kindOf.get(c.count) !== "count")
+      fail(`${path}.columns[${i}].count`, "not a count column of this policy");
+  });
+  const out: DpPolicy = {
+    epsilon,
+    budget,
+    groups,
+    columns,
+    maxRowsPerIdentity: positiveInteger(o.maxRowsPerIdentity, `${path}.maxRowsPerIdentity`),
+  };
+  const summed = columns.some((c) => c.kind === "sum");
+  if (o.clamp === undefined) {
+    if (summed) fail(`${path}.clamp`, "required for sum columns");
+  } else {
+    if (!summed) fail(`${path}.clamp`, "only with a sum column");
     const c = obj(o.clamp, `${path}.clamp`, ["lower", "upper"]);
     const lower = finite(c.lower, `${path}.clamp.lower`);
     const upper = finite(c.upper, `${path}.clamp.upper`);
     if (!(lower < upper)) fail(`${path}.clamp`, "lower must be below upper");
     out.clamp = { lower, upper };
+  }
+  if (o.delta !== undefined) {
+    const delta = positiveFinite(o.delta, `${path}.delta`);
+    if (delta >= 1) fail(`${path}.delta`, "must be below 1");
+    out.delta = delta;
   }
   return out;
 }
@@ -242,7 +310,7 @@ function policy(v: unknown, path: string): OutputPolicy {
   if (o.dp !== undefined) {
     // Noise over individual rows protects nothing; DP only makes sense for aggregates.
     if (kind !== "aggregate") fail(`${path}.dp`, "only for aggregate policies");
-    out.dp = dp(o.dp, `${path}.dp`);
+    out.dp = dp(o.dp, `${path}.dp`, allowedColumns);
   }
   return out;
 }

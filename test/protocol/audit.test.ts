@@ -36,6 +36,14 @@ async function appendRun(l: AuditLog, i: number) {
         resultDigest: hex(i + 1),
         epsilon: 0.5,
         groupsSuppressed: i % 3,
+        ledger: {
+          seq: (i + 1) / 4,
+          prev: hex(i + 2),
+          party: "news",
+          query: "conversions-by-campaign",
+          micros: 500_000,
+          total: ((i + 1) / 4) * 500_000,
+        },
       });
   }
 }
@@ -242,6 +250,31 @@ describe("audit log", () => {
       l.append("dataset-loaded", { dataset: "purchases", ciphertextDigest: hex(1), rows: -1 }),
     ).rejects.toThrow(UsageError);
     expect(l.head.seq).toBe(1);
+  });
+
+  it("refuses a query-run whose epsilon and ledger debit disagree", async () => {
+    const { log: l } = await AuditLog.start({
+      signingKey: k1.privateKey,
+      publicJwk: k1.publicJwk,
+      keysDigest: KEYS_DIGEST,
+    });
+    const run = {
+      query: "q",
+      requester: "news",
+      paramsDigest: hex(1),
+      resultDigest: hex(2),
+      epsilon: 0.25,
+      groupsSuppressed: 0,
+    };
+    const ledger = { seq: 1, prev: GENESIS_HASH, party: "news", query: "q", micros: 250_000, total: 250_000 };
+    await expect(l.append("query-run", run)).rejects.toThrow(UsageError); // epsilon without a debit
+    await expect(l.append("query-run", { ...run, ledger: { ...ledger, micros: 1 } })).rejects.toThrow(
+      UsageError,
+    );
+    await expect(l.append("query-run", { ...run, ledger: { ...ledger, party: "acme" } })).rejects.toThrow(
+      UsageError,
+    );
+    await expect(l.append("query-run", { ...run, ledger })).resolves.toMatchObject({ head: { seq: 2 } });
   });
 });
 

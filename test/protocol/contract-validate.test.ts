@@ -243,7 +243,7 @@ describe("validateContract", () => {
     ],
     [
       "dp unknown field",
-      (c) => (c.queries[0].policy.dp.delta = 1e-6),
+      (c) => (c.queries[0].policy.dp.sensitivity = 1),
       "queries[0].policy.dp",
       "unknown field",
     ],
@@ -258,6 +258,87 @@ describe("validateContract", () => {
       (c) => (c.queries[0].policy.dp.maxRowsPerIdentity = 0),
       "queries[0].policy.dp.maxRowsPerIdentity",
       "must be at least 1",
+    ],
+    [
+      "epsilon below 1e-6",
+      (c) => (c.queries[0].policy.dp.epsilon = 1e-7),
+      "queries[0].policy.dp.epsilon",
+      "below 1e-6",
+    ],
+    [
+      "dp without maxRowsPerIdentity",
+      (c) => delete c.queries[0].policy.dp.maxRowsPerIdentity,
+      "queries[0].policy.dp",
+      "missing field maxRowsPerIdentity",
+    ],
+    [
+      "dp groups unknown",
+      (c) => (c.queries[0].policy.dp.groups = "some"),
+      "queries[0].policy.dp.groups",
+      "unsupported value",
+    ],
+    ["dp no columns", (c) => (c.queries[0].policy.dp.columns = []), "queries[0].policy.dp.columns", "empty"],
+    [
+      "dp column not allowed",
+      (c) => (c.queries[0].policy.dp.columns[0].name = "campaign_x"),
+      "queries[0].policy.dp.columns[0].name",
+      "not an allowed column",
+    ],
+    [
+      "dp column kind unknown",
+      (c) => (c.queries[0].policy.dp.columns[0].kind = "max"),
+      "queries[0].policy.dp.columns[0].kind",
+      "unsupported value",
+    ],
+    [
+      "dp column listed twice",
+      (c) => c.queries[0].policy.dp.columns.push({ name: "buyers", kind: "count" }),
+      "queries[0].policy.dp.columns[2].name",
+      "duplicate",
+    ],
+    [
+      "dp sum decimals out of range",
+      (c) => (c.queries[0].policy.dp.columns[1].decimals = 7),
+      "queries[0].policy.dp.columns[1].decimals",
+      "out of range",
+    ],
+    [
+      "dp count with a decimals field",
+      (c) => (c.queries[0].policy.dp.columns[0].decimals = 2),
+      "queries[0].policy.dp.columns[0]",
+      "unknown field",
+    ],
+    [
+      "dp sum without clamp",
+      (c) => delete c.queries[0].policy.dp.clamp,
+      "queries[0].policy.dp.clamp",
+      "required for sum columns",
+    ],
+    [
+      "dp clamp without sum",
+      (c) => (c.queries[0].policy.dp.columns = [{ name: "buyers", kind: "count-distinct" }]),
+      "queries[0].policy.dp.clamp",
+      "only with a sum column",
+    ],
+    [
+      "dp avg over a non-sum",
+      (c) => {
+        c.queries[0].policy.allowedColumns.push("avg_spend");
+        c.queries[0].policy.dp.columns.push({
+          name: "avg_spend",
+          kind: "avg",
+          sum: "buyers",
+          count: "buyers",
+        });
+      },
+      "queries[0].policy.dp.columns[2].sum",
+      "not a sum column of this policy",
+    ],
+    [
+      "dp delta of 1",
+      (c) => (c.queries[0].policy.dp.delta = 1),
+      "queries[0].policy.dp.delta",
+      "must be below 1",
     ],
   ];
 

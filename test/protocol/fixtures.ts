@@ -67,7 +67,17 @@ export function makeContract(parties: TestParty[]): Contract {
           minDistinctIdentities: 50,
           allowedColumns: ["campaign", "buyers", "revenue"],
           maxRuns: 100,
-          dp: { epsilon: 0.5, budget: 5, maxRowsPerIdentity: 10, clamp: { lower: 0, upper: 1000 } },
+          dp: {
+            epsilon: 0.5,
+            budget: 5,
+            groups: "private",
+            columns: [
+              { name: "buyers", kind: "count-distinct" },
+              { name: "revenue", kind: "sum", decimals: 2 },
+            ],
+            maxRowsPerIdentity: 10,
+            clamp: { lower: 0, upper: 1000 },
+          },
         },
       },
       {

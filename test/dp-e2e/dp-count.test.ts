@@ -1,0 +1,105 @@
+/**
+ * A DP count end to end through the Enclave class: the result is a noised integer, each run's
+ * epsilon is debited and recorded in the audit log (with the ledger debit, from which the
+ * ledger is rebuilt), the budget runs out after budget / epsilon runs with ERR_DP_BUDGET, and
+ * nothing data-dependent (groupsSuppressed) is released. Also: private group keys pass a noisy
+ * threshold instead of the exact k cut, and contributions are bounded and clamped in the SQL.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PrivacyLedger } from "../../enclave/dp/ledger.js";
+import type { AuditEntry } from "../../protocol/audit/entry.js";
+import { verifyAuditLog } from "../../protocol/audit/verify.js";
+import { buyers, Clients, data, exactBuyers, hashedEmail, insightDp, K, userSpend } from "./setup.js";
+
+const HEAVY = hashedEmail(900_001);
+const SMALL = hashedEmail(900_002);
+const NEGATIVE = hashedEmail(900_003);
+// 10 purchases of 500 by one user, one of 42, one of -50 (clamp is [0, 100], 3 rows per user).
+const extra = [
+  ...Array.from({ length: 10 }, (_, i) => `${HEAVY},2024-04-0${(i % 9) + 1} 12:00:00,500.00,shoes`),
+  `${SMALL},2024-04-02 12:00:00,42.00,apparel`,
+  `${NEGATIVE},2024-04-02 12:00:00,-50.00,apparel`,
+];
+const csv = data(extra);
+let world: Clients;
+
+beforeAll(async () => {
+  world = await Clients.start([
+    buyers("buyers-dp", { epsilon: 1, budget: 3, maxRowsPerIdentity: 5 }),
+    userSpend,
+    insightDp,
+  ]);
+  await world.load(csv);
+});
+afterAll(() => world.close());
+
+const code = (c: string) => expect.objectContaining({ code: c });
+
+describe("DP count end to end", () => {
+  const params = { category: "shoes", exclude: "nobody" };
+
+  it("releases a noised integer, debits epsilon per run, and refuses after budget / epsilon runs", async () => {
+    const exact = exactBuyers(csv.purchases, "shoes");
+    expect(exact).toBeGreaterThan(K);
+    for (let i = 0; i < 3; i++) {
+      const { body, rows } = await world.run<{ rows: number }>(world.publisher, "buyers-dp", params);
+      expect(body).toMatchObject({ epsilon: 1, groupsSuppressed: 0, rows: 1 });
+      // BIGINT cells are JSON strings of an integer, noised or not.
+      const value = rows[0]![0] as string;
+      expect(value).toMatch(/^\d+$/);
+      // Discrete Laplace(1): |noise| >= 40 has probability about 2e^-40.
+      expect(Math.abs(Number(value) - exact)).toBeLessThan(40);
+    }
+    await expect(world.run(world.publisher, "buyers-dp", params)).rejects.toEqual(code("ERR_DP_BUDGET"));
+    // Budgets are per requesting party: the advertiser still has its own.
+    const { body } = await world.run(world.advertiser, "buyers-dp", params);
+    expect(body.epsilon).toBe(1);
+  });
+
+  it("records epsilon and the ledger debit of every run in the audit log; the ledger rebuilds from it", async () => {
+    const { entries, head } = world.enclave.audit(1);
+    const log = await verifyAuditLog(entries, [world.enclave.keys.publicKeys.signingKey], {
+      expectedHead: head,
+    });
+    const runs = log.entries.filter((e): e is AuditEntry<"query-run"> => e.kind === "query-run");
+    expect(runs.map((r) => [r.data.requester, r.data.epsilon])).toEqual([
+      ["publisher", 1],
+      ["publisher", 1],
+      ["publisher", 1],
+      ["advertiser", 1],
+    ]);
+    expect(runs.map((r) => r.data.ledger?.total)).toEqual([1e6, 2e6, 3e6, 1e6]);
+    const ledger = PrivacyLedger.replay(runs.map((r) => r.data.ledger));
+    expect(ledger.spent("publisher")).toBe(3_000_000);
+    expect(ledger.spent("advertiser")).toBe(1_000_000);
+    expect(ledger.head.seq).toBe(4);
+    // The refused fourth run left no entry.
+    expect(runs.every((r) => r.data.groupsSuppressed === 0)).toBe(true);
+  });
+
+  it("private group keys: the noisy threshold (at least k) drops the rare band; exact counts are not released", async () => {
+    const { body, rows } = await world.run(world.advertiser, "insight-dp", { category: "shoes" });
+    expect(body.groupsSuppressed).toBe(0);
+    const bands = rows.map((r) => r[0]);
+    expect(bands).toEqual(["18-34", "35-49", "50-64"]); // "65+" (about 1 % of buyers) never passes
+    for (const r of rows) expect(r[1]).toMatch(/^\d+$/);
+  });
+});
+
+describe("contribution bounding in the SQL rewrite", () => {
+  // Epsilon 1e5: noise scale 3 / 5e4 (count) and 300 / 5e4 (sum), so values are exact here.
+  it("a user with ten rows contributes at most maxRowsPerIdentity = 3 rows", async () => {
+    const { rows } = await world.run(world.advertiser, "user-spend", { user: HEAVY });
+    expect(rows).toHaveLength(1);
+    expect(Number(rows[0]![0])).toBe(3);
+    // Each kept row's 500 is clamped to the upper bound 100.
+    expect(Number(rows[0]![1])).toBe(300);
+  });
+
+  it("clamps sum inputs below the range up, and leaves values inside it", async () => {
+    const small = await world.run(world.advertiser, "user-spend", { user: SMALL });
+    expect(small.rows[0]!.map(Number)).toEqual([1, 42]);
+    const negative = await world.run(world.advertiser, "user-spend", { user: NEGATIVE });
+    expect(negative.rows[0]!.map(Number)).toEqual([1, 0]);
+  });
+});

@@ -1,0 +1,194 @@
+/**
+ * A DP collaboration driven through the Enclave class: the two use-case parties and datasets
+ * (scripts/demo/usecases.ts data, 2 000 publisher users), DP variants of the use-case queries,
+ * and a client that loads data, runs queries, keeps the highest head it saw and opens results.
+ */
+import type { Enclave } from "../../enclave/runtime.js";
+import type { AuditHead } from "../../protocol/audit/entry.js";
+import type { ApprovedQuery, Contract, DpPolicy } from "../../protocol/contract/types.js";
+import type { QueryBody } from "../../protocol/jose/messages.js";
+import { verifyResponse } from "../../protocol/jose/verify-response.js";
+import {
+  approvals,
+  contractFor,
+  encryptToSelf,
+  makeParties,
+  openResult,
+  type Party,
+  pieces,
+  sealed,
+  sha256hex,
+  startEnclave,
+  utf8,
+} from "../enclave/world.js";
+import { exposures, hashedEmail, K, purchases, useCaseCsv } from "../sql/usecases.js";
+
+export { hashedEmail, K };
+
+const aggregate = (allowedColumns: string[], dp?: DpPolicy) => ({
+  kind: "aggregate" as const,
+  minDistinctIdentities: K,
+  allowedColumns,
+  ...(dp ? { dp } : {}),
+});
+
+/** Distinct buyers in a category, leaving one user id out: the differencing attack's query. */
+export function buyers(id: string, dp?: Omit<DpPolicy, "groups" | "columns">): ApprovedQuery {
+  return {
+    id,
+    sql: `SELECT count(DISTINCT p.user_id) AS buyers FROM advertiser_purchases p
+WHERE p.category = $category AND p.user_id <> $exclude`,
+    parameters: [
+      { name: "category", type: "VARCHAR" },
+      { name: "exclude", type: "VARCHAR" },
+    ],
+    runners: ["advertiser", "publisher"],
+    recipients: ["advertiser", "publisher"],
+    policy: aggregate(
+      ["buyers"],
+      dp && { ...dp, groups: "single", columns: [{ name: "buyers", kind: "count-distinct" }] },
+    ),
+  };
+}
+
+/** One user's purchases and spend: shows contribution bounding and clamping (huge epsilon). */
+export const userSpend: ApprovedQuery = {
+  id: "user-spend",
+  sql: "SELECT count(*) AS purchases, sum(p.amount) AS spend FROM advertiser_purchases p WHERE p.user_id = $user",
+  parameters: [{ name: "user", type: "VARCHAR" }],
+  runners: ["advertiser"],
+  recipients: ["advertiser"],
+  policy: aggregate(["purchases", "spend"], {
+    epsilon: 100_000,
+    budget: 10_000_000,
+    groups: "single",
+    columns: [
+      { name: "purchases", kind: "count" },
+      { name: "spend", kind: "sum" },
+    ],
+    maxRowsPerIdentity: 3,
+    clamp: { lower: 0, upper: 100 },
+  }),
+};
+
+/** Audience insight with data-dependent group keys: a noisy threshold replaces the exact k cut. */
+export const insightDp: ApprovedQuery = {
+  id: "insight-dp",
+  sql: `SELECT e.age_band AS age_band, count(DISTINCT e.user_id) AS overlap_users
+FROM publisher_exposures e
+WHERE e.user_id IN (SELECT p.user_id FROM advertiser_purchases p WHERE p.category = $category)
+GROUP BY e.age_band
+ORDER BY age_band`,
+  parameters: [{ name: "category", type: "VARCHAR" }],
+  runners: ["advertiser"],
+  recipients: ["advertiser"],
+  policy: aggregate(["age_band", "overlap_users"], {
+    epsilon: 1,
+    budget: 100,
+    groups: "private",
+    columns: [{ name: "overlap_users", kind: "count-distinct" }],
+    maxRowsPerIdentity: 3,
+  }),
+};
+
+/** The use-case data, plus `extra` purchase lines (CSV, no header). */
+export function data(extra: string[] = []): { purchases: string; exposures: string } {
+  const csv = useCaseCsv();
+  return { purchases: csv.purchases + extra.map((l) => `${l}\n`).join(""), exposures: csv.exposures };
+}
+
+/** Exact distinct buyers in `category` without `exclude`, from the plaintext. */
+export function exactBuyers(purchasesCsv: string, category: string, exclude = ""): number {
+  const ids = new Set<string>();
+  for (const line of purchasesCsv.trim().split("\n").slice(1)) {
+    const [user, , , cat] = line.split(",");
+    if (cat === category && user !== exclude) ids.add(user!);
+  }
+  return ids.size;
+}
+
+export interface RunReply<B = Record<string, unknown>> {
+  body: B & { head: AuditHead; epsilon: number; groupsSuppressed: number };
+  rows: unknown[][];
+}
+
+/** The parties' side of one enclave instance. */
+export class Clients {
+  private constructor(
+    readonly enclave: Enclave,
+    readonly contract: Contract,
+    readonly advertiser: Party,
+    readonly publisher: Party,
+    /** Highest audit head each party has seen (what its client persists). */
+    readonly heads: Map<string, AuditHead>,
+  ) {}
+
+  /** A fresh enclave with `queries` accepted by both parties (new parties unless given). */
+  static async start(
+    queries: ApprovedQuery[],
+    parties?: { advertiser: Party; publisher: Party },
+    restore?: string[],
+  ): Promise<Clients> {
+    const { advertiser, publisher } = parties ?? (await makeParties());
+    const contract = contractFor([advertiser, publisher], queries);
+    const enclave = await startEnclave();
+    if (restore) await enclave.restoreAudit({ entries: restore });
+    await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
+    return new Clients(enclave, contract, advertiser, publisher, new Map());
+  }
+
+  /** The same parties, contract and remembered heads, on a restarted enclave given `entries`. */
+  async restart(entries: string[]): Promise<Clients> {
+    const next = await Clients.start(
+      this.contract.queries,
+      { advertiser: this.advertiser, publisher: this.publisher },
+      entries,
+    );
+    for (const [p, h] of this.heads) next.heads.set(p, h);
+    return next;
+  }
+
+  /** Each owner encrypts to itself and grants with the file key (works across restarts). */
+  async load(csv: { purchases: string; exposures: string }): Promise<void> {
+    for (const [owner, id, text] of [
+      [this.advertiser, purchases.id, csv.purchases],
+      [this.publisher, exposures.id, csv.exposures],
+    ] as const) {
+      const { ciphertext, fileKey } = await encryptToSelf(owner, utf8(text));
+      const digest = sha256hex(ciphertext);
+      await this.enclave.handleRequest(
+        await sealed(this.enclave, this.contract, owner, "grant", {
+          dataset: id,
+          ciphertextDigest: digest,
+          fileKey,
+        }),
+      );
+      await this.enclave.ingest(id, digest, pieces(ciphertext));
+    }
+  }
+
+  /** Runs a query as `party`, presenting its highest head; returns the verified body and rows. */
+  async run<B>(party: Party, queryId: string, params: QueryBody["params"]): Promise<RunReply<B>> {
+    const seen = this.heads.get(party.id);
+    const request: QueryBody = {
+      queryId,
+      params,
+      resultFormat: "json",
+      ...(seen ? { ledgerHead: seen } : {}),
+    };
+    const reply = await this.enclave.handleRequest(
+      await sealed(this.enclave, this.contract, party, "query", request),
+    );
+    const { body } = await verifyResponse<RunReply<B>["body"]>(
+      reply.response,
+      this.enclave.keys.publicKeys.signingKey,
+    );
+    if (!seen || body.head.seq > seen.seq) this.heads.set(party.id, body.head);
+    const text = await openResult(party, reply.results![party.id]!);
+    return { body, rows: (JSON.parse(text) as { rows: unknown[][] }).rows };
+  }
+
+  close(): void {
+    this.enclave.close();
+  }
+}
