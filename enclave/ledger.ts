@@ -5,18 +5,15 @@
  */
 import { base64url } from "jose";
 import {
-  AUDIT_TYP,
   type AuditData,
   type AuditEntry,
   type AuditHead,
   type AuditKind,
-  entryHash,
   GENESIS_HASH,
-  parseEntryPayload,
 } from "../protocol/audit/entry.js";
 import { AuditError } from "../protocol/audit/errors.js";
 import { AuditLog } from "../protocol/audit/log.js";
-import { readHeader } from "../protocol/jose/lib/jws.js";
+import { walkAuditChain } from "../protocol/audit/verify.js";
 import type { EnclaveKeyring } from "./keys.js";
 
 /** A restored chain may be long, but not unbounded. */
@@ -78,34 +75,13 @@ export class Ledger {
   async restore(entries: readonly string[]): Promise<AuditHead> {
     if (entries.length > MAX_RESTORE_ENTRIES)
       throw new AuditError(MAX_RESTORE_ENTRIES + 1, "too many entries");
-    const parsed: AuditEntry[] = [];
-    const hashes = [GENESIS_HASH];
-    let currentKid: string | undefined;
-    for (const [i, jws] of entries.entries()) {
-      const seq = i + 1;
-      const header = readHeader(jws, AUDIT_TYP, true);
-      if (!header) throw new AuditError(seq, "not an audit entry");
-      let payload: Uint8Array;
+    const { entries: parsed, hashes } = await walkAuditChain(entries, async (jws, _kid, seq) => {
       try {
-        payload = base64url.decode(jws.split(".")[1]!);
+        return base64url.decode(jws.split(".")[1]!);
       } catch {
         throw new AuditError(seq, "malformed entry");
       }
-      const entry = parseEntryPayload(payload);
-      if (!entry) throw new AuditError(seq, "malformed entry");
-      if (entry.seq !== seq) throw new AuditError(seq, "sequence gap or reordering");
-      if (entry.prev !== hashes[i]) throw new AuditError(seq, "does not link to the previous entry");
-      if (entry.kind === "enclave-started") {
-        if ((entry as AuditEntry<"enclave-started">).data.signingKey !== header.kid) {
-          throw new AuditError(seq, "enclave-started entry not signed by the key it introduces");
-        }
-        currentKid = header.kid;
-      } else if (header.kid !== currentKid) {
-        throw new AuditError(seq, "signed by a key other than the running enclave's");
-      }
-      hashes.push(await entryHash(payload));
-      parsed.push(entry);
-    }
+    });
     this.#jws = [...entries];
     this.#entries = parsed;
     this.#hashes = hashes;

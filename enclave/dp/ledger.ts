@@ -10,7 +10,9 @@
  * chain: detectRollback compares the resumed head with the heads parties saw in responses.
  * Plain data in and out: no dependency on the audit module.
  */
+
 import { createHash } from "node:crypto";
+import type { AuditLedgerEntry } from "../../protocol/audit/entry.js";
 import type { DpParameters } from "../../protocol/contract/types.js";
 import { BudgetExhaustedError, DpPolicyError, LedgerFormatError, LedgerRollbackError } from "./errors.js";
 import { toMicros } from "./rational.js";
@@ -22,18 +24,8 @@ export interface LedgerHead {
   hash: string;
 }
 
-export interface LedgerEntry {
-  seq: number;
-  /** Hash of the previous entry (the genesis hash for seq 1). */
-  prev: string;
-  party: string;
-  /** Approved query id the epsilon was spent on ("" when the caller names none). */
-  query: string;
-  /** Micro-epsilon charged by this entry (> 0). */
-  micros: number;
-  /** The party's total micro-epsilon after this entry. */
-  total: number;
-}
+/** One debit; the same record the query-run audit entry carries (protocol/audit/entry.ts). */
+export type LedgerEntry = AuditLedgerEntry;
 
 /** Serialised ledger: a snapshot whose head names the last entry it includes. */
 export interface LedgerState {

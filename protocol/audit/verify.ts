@@ -38,17 +38,40 @@ export async function verifyAuditLog(
   for (const jwk of attestedSigningKeys) {
     keys.set(await calculateJwkThumbprint(jwk, "sha256"), await importVerifyKey(jwk));
   }
+  const { entries: out, hashes } = await walkAuditChain(entries, async (jws, kid, seq) => {
+    const key = keys.get(kid);
+    if (!key) throw new AuditError(seq, "signed by a key without verified attestation");
+    const payload = await verifyCompact(jws, key);
+    if (!payload) throw new AuditError(seq, "signature does not verify");
+    return payload;
+  });
+  const head = { seq: out.length, hash: hashes[out.length]! };
+  const expected = options.expectedHead;
+  if (expected) {
+    if (expected.seq > head.seq) throw new AuditError(expected.seq, "log is behind a head seen before");
+    if (hashes[expected.seq] !== expected.hash)
+      throw new AuditError(expected.seq, "log differs from a head seen before");
+  }
+  return { entries: out, head };
+}
+
+/**
+ * Walks a chain in order: each entry's header, payload (obtained by `payloadOf`, which may or may
+ * not check the signature), sequence, link to the previous hash, and which key wrote which
+ * segment. Returns the parsed entries and hashes[seq] (hashes[0] is the genesis value).
+ */
+export async function walkAuditChain(
+  entries: readonly string[],
+  payloadOf: (jws: string, kid: string, seq: number) => Promise<Uint8Array>,
+): Promise<{ entries: AuditEntry[]; hashes: string[] }> {
   const hashes = [GENESIS_HASH];
   const out: AuditEntry[] = [];
   let currentKid: string | undefined;
   for (const [i, jws] of entries.entries()) {
     const seq = i + 1;
     const header = readHeader(jws, AUDIT_TYP, true);
-    if (!header) throw new AuditError(seq, "not an audit entry");
-    const key = keys.get(header.kid!);
-    if (!key) throw new AuditError(seq, "signed by a key without verified attestation");
-    const payload = await verifyCompact(jws, key);
-    if (!payload) throw new AuditError(seq, "signature does not verify");
+    if (!header?.kid) throw new AuditError(seq, "not an audit entry");
+    const payload = await payloadOf(jws, header.kid, seq);
     const entry = parseEntryPayload(payload);
     if (!entry) throw new AuditError(seq, "malformed entry");
     if (entry.seq !== seq) throw new AuditError(seq, "sequence gap or reordering");
@@ -64,12 +87,5 @@ export async function verifyAuditLog(
     hashes.push(await entryHash(payload));
     out.push(entry);
   }
-  const head = { seq: out.length, hash: hashes[out.length]! };
-  const expected = options.expectedHead;
-  if (expected) {
-    if (expected.seq > head.seq) throw new AuditError(expected.seq, "log is behind a head seen before");
-    if (hashes[expected.seq] !== expected.hash)
-      throw new AuditError(expected.seq, "log differs from a head seen before");
-  }
-  return { entries: out, head };
+  return { entries: out, hashes };
 }
