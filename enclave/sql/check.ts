@@ -7,6 +7,7 @@ import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/t
 import { type AstNode, isNode, type ParsedSql, parseSql, walk } from "./ast.js";
 import { openEngine, quoteIdent, type SqlEngine } from "./engine.js";
 import { QueryCheckError } from "./errors.js";
+import { HIDDEN_PREFIX } from "./hidden.js";
 import { checkDatasetShape } from "./ingest.js";
 import { planQuery } from "./policy.js";
 
@@ -76,9 +77,6 @@ const TOP_N_ARITY: Record<string, number> = {
 
 /** Join kinds of the top-level FROM under aggregation (not ASOF, POSITIONAL or LATERAL). */
 const PLAIN_JOINS = new Set(["REGULAR", "CROSS", "NATURAL"]);
-
-/** Prefix reserved for the policy's hidden columns. */
-export const HIDDEN_PREFIX = "__cleanroom";
 
 const aggregateNames = new WeakMap<SqlEngine, Set<string>>();
 

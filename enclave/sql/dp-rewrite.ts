@@ -19,9 +19,10 @@ import { applyDp, type DpAggregateColumn, type DpSpec } from "../dp/apply.js";
 import { clampBound, clampRange } from "../dp/contribution.js";
 import { cryptoRng } from "../dp/random.js";
 import { type AstNode, isNode, type ParsedSql, parseSql, walk } from "./ast.js";
-import { type CheckedQuery, HIDDEN_PREFIX, type TableUse } from "./check.js";
+import type { CheckedQuery, TableUse } from "./check.js";
 import { quoteIdent } from "./engine.js";
 import { QueryCheckError } from "./errors.js";
+import { HIDDEN_PREFIX } from "./hidden.js";
 
 /** Fixed-point sum inputs are DECIMAL(18, d); their sums (DECIMAL(38, d)) cannot overflow. */
 const SUM_INPUT_DIGITS = 18;

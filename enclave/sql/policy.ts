@@ -9,10 +9,11 @@
 import type { DuckDBConnection, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
 import type { DpSpec } from "../dp/apply.js";
 import { columnRef, functionCall, renderSql } from "./ast.js";
-import { type CheckedQuery, HIDDEN_PREFIX, type TableUse } from "./check.js";
+import type { CheckedQuery, TableUse } from "./check.js";
 import { checkDpSpec, dpSpecOf, rewriteForDp } from "./dp-rewrite.js";
 import type { SqlEngine } from "./engine.js";
 import { QueryCheckError } from "./errors.js";
+import { HIDDEN_PREFIX } from "./hidden.js";
 
 export interface OutputColumn {
   name: string;

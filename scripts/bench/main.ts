@@ -1,0 +1,155 @@
+/**
+ * `npm run bench`: what the privacy costs, measured side by side in one process run.
+ *   node dist/scripts/bench/main.js [--rows 1000000,10000000] [--json] [--seed N]
+ *   node dist/scripts/bench/main.js --scale [--scale-rows 50000000]
+ * Progress goes to stderr; results to stdout (a Markdown table; with --json, the last line is one
+ * JSON object). See docs/PERFORMANCE.md for the figures and what each one measures.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { version as duckdbVersion } from "@duckdb/node-api";
+import { Command, InvalidArgumentError } from "commander";
+import { benchAgeDecrypt, opensslChachaMBps } from "./age-decrypt.js";
+import { type DataFile, writePartyCsv } from "./data.js";
+import { benchNitroVerify, benchSnpVerify } from "./evidence-verify.js";
+import { availableMemory, describeMachine } from "./machine.js";
+import { benchPrivacyTax, QUERY_ID } from "./privacy-tax.js";
+import { benchRelay } from "./relay.js";
+import { type BenchReport, markdown, TARGETS } from "./report.js";
+import { runScale } from "./scale.js";
+
+interface Options {
+  rows: number[];
+  json: boolean;
+  seed: number;
+  decryptMib: number;
+  verifySeconds: number;
+  memoryLimit?: string;
+  workDir?: string;
+  scale: boolean;
+  scaleRows: number;
+}
+
+function positive(text: string): number {
+  const n = Number(text.replaceAll("_", ""));
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError("a positive integer");
+  return n;
+}
+
+function rowList(text: string): number[] {
+  return text.split(",").map(positive);
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/** DuckDB's limit for both engines: 60 % of available memory, capped at 16 GB. */
+function defaultMemoryLimit(): string {
+  return `${Math.max(1, Math.min(16, Math.floor((availableMemory() * 0.6) / 2 ** 30)))}GB`;
+}
+
+async function measure(o: Options, workDir: string): Promise<BenchReport> {
+  const memoryLimit = o.memoryLimit ?? defaultMemoryLimit();
+  const settings = { memoryLimit, threads: 2 };
+  const report: BenchReport = {
+    machine: describeMachine(duckdbVersion()),
+    command: `node dist/scripts/bench/main.js ${process.argv.slice(2).join(" ")}`.trim(),
+    query: QUERY_ID,
+    memoryLimit,
+    privacyTaxRuns: [],
+    decrypt: { mib: 0, ageMBps: 0, rawMBps: 0, ratio: 0, opensslMBps: null },
+    verify: {
+      snp: { vector: "", coldPerSec: 0, warmPerSec: 0 },
+      nitro: { vector: "", coldPerSec: 0, warmPerSec: 0 },
+    },
+    relay: null,
+    privacyTax: 0,
+    decryptRatio: 0,
+    relayRatio: 0,
+    snpVerifyPerSec: 0,
+    memoryMBPerMillionRows: 0,
+    targets: {},
+  };
+  let smallest: DataFile[] | undefined;
+  for (const [i, rows] of o.rows.entries()) {
+    log(`[1/5] privacy tax at ${rows} rows per party: generating data (seed ${o.seed})`);
+    const files = (["purchases", "exposures"] as const).map((w) => writePartyCsv(workDir, w, rows, o.seed));
+    report.privacyTaxRuns.push(
+      await benchPrivacyTax(files, rows, settings, workDir, (s) => log(`      ${s}`)),
+    );
+    if (i === 0) smallest = files;
+    else for (const f of files) rmSync(f.path, { force: true });
+  }
+  log(`[2/5] age decrypt vs node:crypto vs openssl over ${o.decryptMib} MiB`);
+  report.decrypt = { ...(await benchAgeDecrypt(o.decryptMib * 2 ** 20)), opensslMBps: opensslChachaMBps() };
+  log("[3/5] evidence verification, SEV-SNP and Nitro, cold and warm");
+  report.verify = {
+    snp: await benchSnpVerify(o.verifySeconds),
+    nitro: await benchNitroVerify(o.verifySeconds),
+  };
+  log(`[4/5] host relay vs direct enclave socket; [5/5] enclave peak RSS (${o.rows[0]} rows per party)`);
+  report.relay = await benchRelay(smallest!, workDir, memoryLimit);
+
+  const largest = report.privacyTaxRuns[report.privacyTaxRuns.length - 1]!;
+  report.privacyTax = largest.ratio;
+  report.decryptRatio = report.decrypt.ratio;
+  report.relayRatio = report.relay.ratio;
+  report.snpVerifyPerSec = report.verify.snp.warmPerSec;
+  report.memoryMBPerMillionRows = report.relay.memory.peakMBPerMillionRows;
+  report.targets = {
+    privacyTax: report.privacyTax <= TARGETS.privacyTax,
+    decryptRatio: report.decryptRatio >= TARGETS.decryptRatio,
+    snpVerifyPerSec: report.snpVerifyPerSec >= TARGETS.snpVerifyPerSec,
+    relayRatio: report.relayRatio >= TARGETS.relayRatio,
+  };
+  return report;
+}
+
+async function main(): Promise<void> {
+  const o = new Command("bench")
+    .option(
+      "--rows <list>",
+      "rows per party, comma-separated (privacy tax at each)",
+      rowList,
+      [1_000_000, 10_000_000],
+    )
+    .option("--json", "print one JSON object as the last line", false)
+    .option("--seed <n>", "data seed", positive, 1)
+    .option("--decrypt-mib <n>", "MiB for the decrypt throughput run", positive, 256)
+    .option("--verify-seconds <n>", "seconds per verification rate", positive, 4)
+    .option("--memory-limit <size>", "DuckDB memory_limit for both engines (default 60 % of free memory)")
+    .option("--work-dir <dir>", "where data and ciphertext are written (default the OS temp dir)")
+    .option("--scale", "run only the scale run: two parties joined at --scale-rows each", false)
+    .option("--scale-rows <n>", "rows per party in the scale run", positive, 50_000_000)
+    .parse(process.argv)
+    .opts<Options>();
+  const workDir = mkdtempSync(join(o.workDir ?? tmpdir(), "cleanroom-bench-"));
+  try {
+    if (o.scale) {
+      const result = await runScale({
+        rowsPerParty: o.scaleRows,
+        seed: o.seed,
+        workDir,
+        ...(o.memoryLimit ? { memoryLimit: o.memoryLimit } : {}),
+        log,
+      });
+      const machine = describeMachine(duckdbVersion());
+      process.stdout.write(`${JSON.stringify({ machine, scale: result })}\n`);
+      if (!result.completed) process.exitCode = 1;
+      return;
+    }
+    const report = await measure(o, workDir);
+    process.stdout.write(`${markdown(report)}\n`);
+    if (o.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  const err = e as { code?: string; message?: string; stack?: string };
+  process.stderr.write(
+    `bench failed: ${err.code ?? "error"}: ${err.message ?? String(e)}\n${err.stack ?? ""}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,79 @@
+/**
+ * Smoke test of `npm run bench`: the compiled benchmark (dist/, built by `npm ci` → prepare) at a
+ * tiny size must finish and print, as its last line, one JSON object with every headline figure
+ * and every stage's timings. No timing is asserted: only shape, and that the clean room's answer
+ * equals plain DuckDB's.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const MAIN = fileURLToPath(new URL("../../dist/scripts/bench/main.js", import.meta.url));
+const positive = expect.any(Number);
+
+describe("npm run bench (tiny)", () => {
+  it("prints a table and a last-line JSON object with every stage", () => {
+    expect(existsSync(MAIN), "run `npm run build` first (npm ci does)").toBe(true);
+    const run = spawnSync(
+      process.execPath,
+      [
+        MAIN,
+        "--rows",
+        "20000",
+        "--json",
+        "--decrypt-mib",
+        "4",
+        "--verify-seconds",
+        "1",
+        "--memory-limit",
+        "1GB",
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    const lines = run.stdout.trim().split("\n");
+    expect(lines.some((l) => l.startsWith("### 1. Privacy tax"))).toBe(true);
+    const r = JSON.parse(lines[lines.length - 1]!);
+    for (const k of [
+      "privacyTax",
+      "decryptRatio",
+      "relayRatio",
+      "snpVerifyPerSec",
+      "memoryMBPerMillionRows",
+    ]) {
+      expect(r[k], k).toBeGreaterThan(0);
+    }
+    expect(r.machine).toMatchObject({ cpus: positive, cpuModel: expect.any(String), node: process.version });
+    expect(r.privacyTaxRuns).toHaveLength(1);
+    const tax = r.privacyTaxRuns[0];
+    expect(tax.rowsPerParty).toBe(20000);
+    expect(tax.resultsMatch).toBe(true);
+    expect(tax.enclave.rowsLoaded).toBe(tax.rows.purchases + tax.rows.exposures);
+    for (const k of ["partnerEncryptS", "grantS", "decryptLoadS", "queryS", "totalS"]) {
+      expect(tax.enclave[k], k).toBeGreaterThan(0);
+    }
+    for (const k of ["loadS", "queryS", "totalS"]) expect(tax.plain[k], k).toBeGreaterThan(0);
+    expect(r.decrypt).toMatchObject({ ageMBps: positive, rawMBps: positive, ratio: positive });
+    expect(r.decrypt.opensslMBps === null || r.decrypt.opensslMBps > 0).toBe(true);
+    for (const p of ["snp", "nitro"]) {
+      expect(r.verify[p]).toMatchObject({
+        vector: expect.any(String),
+        coldPerSec: positive,
+        warmPerSec: positive,
+      });
+    }
+    expect(r.relay).toMatchObject({
+      relayGrantIngestS: positive,
+      directGrantIngestS: positive,
+      ratio: positive,
+    });
+    expect(r.relay.memory.rowsLoaded).toBe(tax.rows.purchases + tax.rows.exposures);
+    expect(Object.keys(r.targets).sort()).toEqual([
+      "decryptRatio",
+      "privacyTax",
+      "relayRatio",
+      "snpVerifyPerSec",
+    ]);
+  });
+});
