@@ -23,6 +23,12 @@ import { IngestError, IngestFailedError } from "./errors.js";
 export interface IngestOptions {
   /** "refuse-all" (default): any bad row refuses the whole load. "reject": skip and count bad rows. */
   mode?: "refuse-all" | "reject";
+  /**
+   * How decrypted CSV reaches DuckDB. "file" (default): a 0600 file in the engine's in-memory
+   * scratch directory, read by all DuckDB threads, deleted right after the load. "pipe": a named
+   * pipe, so the plaintext never exists whole outside DuckDB, read by one thread (slower).
+   */
+  csvVia?: "file" | "pipe";
 }
 
 /** What the owner learns about its own load; counts only, no values. */
@@ -77,7 +83,7 @@ export async function ingestDataset(
     try {
       const rejected =
         dataset.format === "csv"
-          ? await loadCsv(engine, conn, dataset, staging, source, options.mode ?? "refuse-all")
+          ? await loadCsv(engine, conn, dataset, staging, source, options)
           : await loadParquet(engine, conn, dataset, staging, source);
       const report = await qualityReport(conn, dataset, staging, rejected);
       await conn.run(`ALTER TABLE ${quoteIdent(staging)} RENAME TO ${quoteIdent(dataset.id)}`);
@@ -103,26 +109,25 @@ async function loadCsv(
   dataset: Dataset,
   staging: string,
   source: Readable,
-  mode: "refuse-all" | "reject",
+  options: IngestOptions,
 ): Promise<number> {
-  const fifo = join(engine.scratchDir, `${staging}.csv`);
-  const made = spawnSync("mkfifo", ["-m", "600", fifo]);
-  if (made.status !== 0) throw new IngestFailedError("ingest: cannot create pipe");
+  const mode = options.mode ?? "refuse-all";
+  const path = join(engine.scratchDir, `${staging}.csv`);
   const rejects = `${staging}_rejects`;
-  try {
-    const load = conn.run(
-      `CREATE TABLE ${quoteIdent(staging)} AS SELECT * FROM read_csv(${sqlString(fifo)}, ` +
+  const load = () =>
+    conn.run(
+      `CREATE TABLE ${quoteIdent(staging)} AS SELECT * FROM read_csv(${sqlString(path)}, ` +
         `header = true, auto_detect = false, delim = ',', quote = '"', escape = '"', ` +
         `columns = ${columnSpec(dataset.columns)}, store_rejects = true, ` +
         `rejects_table = ${sqlString(rejects)}, rejects_scan = ${sqlString(`${rejects}_scan`)})`,
     );
-    const feed = feedPipe(fifo, checkHeader(source, dataset.columns));
-    const [loaded, fed] = await Promise.allSettled([load, feed.done]);
-    if (loaded.status === "rejected") await feed.unblock();
-    await feed.done.catch(() => undefined);
-    // A header refusal or a source failure (e.g. decryption) truncates the pipe: it wins.
-    if (fed.status === "rejected") throw fed.reason;
-    if (loaded.status === "rejected") throw loaded.reason;
+  try {
+    if ((options.csvVia ?? "file") === "file") {
+      await writeScratch(path, checkHeader(source, dataset.columns));
+      await load();
+    } else {
+      await loadThroughPipe(path, load, checkHeader(source, dataset.columns));
+    }
 
     const first = await conn.runAndReadAll(
       `SELECT count(DISTINCT line)::BIGINT, min(line)::BIGINT, ` +
@@ -144,8 +149,34 @@ async function loadCsv(
     }
     return rejected;
   } finally {
-    await unlink(fifo).catch(() => undefined);
+    await unlink(path).catch(() => undefined);
   }
+}
+
+/** Writes the whole source to a new 0600 file; a source failure (e.g. decryption) fails the load. */
+async function writeScratch(path: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  const handle = await open(path, "wx", 0o600);
+  try {
+    await pipeline(Readable.from(chunks), handle.createWriteStream());
+  } catch (e) {
+    throw isCleanroomError(e) ? e : new IngestFailedError("ingest: source stream failed", { cause: e });
+  }
+}
+
+async function loadThroughPipe(
+  fifo: string,
+  load: () => Promise<unknown>,
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<void> {
+  const made = spawnSync("mkfifo", ["-m", "600", fifo]);
+  if (made.status !== 0) throw new IngestFailedError("ingest: cannot create pipe");
+  const feed = feedPipe(fifo, chunks);
+  const [loaded, fed] = await Promise.allSettled([load(), feed.done]);
+  if (loaded.status === "rejected") await feed.unblock();
+  await feed.done.catch(() => undefined);
+  // A header refusal or a source failure (e.g. decryption) truncates the pipe: it wins.
+  if (fed.status === "rejected") throw fed.reason;
+  if (loaded.status === "rejected") throw loaded.reason;
 }
 
 /**

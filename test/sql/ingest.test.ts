@@ -6,7 +6,7 @@ import { Readable } from "node:stream";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
-import { ingestDataset } from "../../enclave/sql/ingest.js";
+import { type IngestOptions, ingestDataset } from "../../enclave/sql/ingest.js";
 import { csvStream, hex, people } from "./helpers.js";
 
 let engine: SqlEngine;
@@ -27,10 +27,13 @@ async function scratchEntries(): Promise<string[]> {
 
 const header = "id,age,joined,score\n";
 
-describe("ingest CSV", () => {
+describe.each(["file", "pipe"] as const)("ingest CSV through a %s", (csvVia) => {
+  const ingest = (ds: typeof people, src: Readable, o: IngestOptions = {}) =>
+    ingestDataset(engine, ds, src, { csvVia, ...o });
+
   it("loads typed rows and reports quality, leaving no file behind", async () => {
     const csv = `${header}${hex(1)},30,2024-01-02,1.5\n${hex(1)},,2024-01-03,2\nNOTHEX,41,2024-02-01,\n`;
-    const report = await ingestDataset(engine, people, csvStream(csv));
+    const report = await ingest(people, csvStream(csv));
     expect(report).toEqual({
       dataset: "people",
       rowsAccepted: 3,
@@ -47,7 +50,7 @@ describe("ingest CSV", () => {
 
   it("handles quoted fields, CRLF and a header split across chunks", async () => {
     const csv = `"id","age",joined,score\r\n"${hex(2)}",7,2024-03-04,"1e3"\r\n`;
-    const report = await ingestDataset(engine, people, csvStream(csv, 3));
+    const report = await ingest(people, csvStream(csv, 3));
     expect(report.rowsAccepted).toBe(1);
     const r = await engine.connection.runAndReadAll("SELECT score FROM people");
     expect(r.getRows()).toEqual([[1000]]);
@@ -61,7 +64,7 @@ describe("ingest CSV", () => {
   ];
   it.each(refusals)("refuses %s in the header", async (_name, head, where) => {
     const csv = `${head}${hex(1)},1,2024-01-01,1\n`;
-    const err = await ingestDataset(engine, people, csvStream(csv)).catch((e) => e);
+    const err = await ingest(people, csvStream(csv)).catch((e) => e);
     expect(err).toMatchObject({ code: "ERR_INGEST_SCHEMA", ...where });
     expect(await tables()).toEqual([]);
   });
@@ -77,9 +80,7 @@ describe("ingest CSV", () => {
       column === "age" ? `${hex(3)},${value},2024-01-01,1` : `${hex(3)},3,${value},1`,
       `${hex(4)},4,2024-01-01,1`,
     ];
-    const err = await ingestDataset(engine, people, csvStream(`${header}${lines.join("\n")}\n`)).catch(
-      (e) => e,
-    );
+    const err = await ingest(people, csvStream(`${header}${lines.join("\n")}\n`)).catch((e) => e);
     expect(err).toMatchObject({ code: "ERR_INGEST_SCHEMA", row, column });
     expect(`${err.message} ${JSON.stringify(err)}`).not.toContain(value);
     expect(await tables()).toEqual([]);
@@ -89,7 +90,7 @@ describe("ingest CSV", () => {
 
   it("refuses a ragged row", async () => {
     const csv = `${header}${hex(1)},1,2024-01-01,1\n${hex(2)},1\n`;
-    await expect(ingestDataset(engine, people, csvStream(csv))).rejects.toMatchObject({
+    await expect(ingest(people, csvStream(csv))).rejects.toMatchObject({
       code: "ERR_INGEST_SCHEMA",
       row: 2,
     });
@@ -98,7 +99,7 @@ describe("ingest CSV", () => {
 
   it("skips and counts bad rows in reject mode", async () => {
     const csv = `${header}${hex(1)},1,2024-01-01,1\n${hex(2)},x,2024-01-01,1\n${hex(3)},3,2024-01-01,1\n`;
-    const report = await ingestDataset(engine, people, csvStream(csv), { mode: "reject" });
+    const report = await ingest(people, csvStream(csv), { mode: "reject" });
     expect(report).toMatchObject({ rowsAccepted: 2, rowsRejected: 1 });
   });
 
@@ -107,7 +108,7 @@ describe("ingest CSV", () => {
       yield new TextEncoder().encode(`${header}${hex(1)},1,2024-01-01,1\n`);
       throw new Error("authentication tag mismatch");
     }
-    await expect(ingestDataset(engine, people, Readable.from(broken()))).rejects.toMatchObject({
+    await expect(ingest(people, Readable.from(broken()))).rejects.toMatchObject({
       code: "ERR_INGEST_FAILED",
     });
     expect(await tables()).toEqual([]);
@@ -116,8 +117,8 @@ describe("ingest CSV", () => {
 
   it("refuses loading the same dataset twice", async () => {
     const csv = `${header}${hex(1)},1,2024-01-01,1\n`;
-    await ingestDataset(engine, people, csvStream(csv));
-    await expect(ingestDataset(engine, people, csvStream(csv))).rejects.toMatchObject({ code: "ERR_USAGE" });
+    await ingest(people, csvStream(csv));
+    await expect(ingest(people, csvStream(csv))).rejects.toMatchObject({ code: "ERR_USAGE" });
   });
 });
 
