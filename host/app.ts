@@ -4,6 +4,7 @@
  * plaintext; every feature is a plugin under /api/v1 with its schemas beside its handler.
  */
 
+import type http from "node:http";
 import type https from "node:https";
 import helmet from "@fastify/helmet";
 import rateLimit from "@fastify/rate-limit";
@@ -19,7 +20,7 @@ import { AuditSync } from "./audit-sync.js";
 import type { HostDeps } from "./deps.js";
 import { type EnclaveAddress, EnclaveClient } from "./enclave-client.js";
 import { RateLimitedError } from "./errors.js";
-import { installErrorHandlers } from "./http-errors.js";
+import { installErrorHandlers, sendError } from "./http-errors.js";
 import { isLoopbackAddress } from "./net.js";
 import { auditPlugin } from "./plugins/audit.js";
 import { blobsPlugin } from "./plugins/blobs.js";
@@ -94,9 +95,15 @@ function loggerOptions(logger: HostOptions["logger"]): FastifyServerOptions["log
   };
 }
 
+/**
+ * Node enforces headersTimeout only when it sweeps connections, every 30 s by default, so a
+ * slow-loris client could hold a socket up to 30 s past the limit; sweep every second instead.
+ */
+const CONNECTION_SWEEP = { connectionsCheckingInterval: 1_000 };
+
 export async function buildHost(opts: HostOptions): Promise<FastifyInstance> {
   const limits = opts.limits ?? {};
-  const base: FastifyServerOptions = {
+  const base: FastifyServerOptions & { http?: http.ServerOptions } = {
     logger: loggerOptions(opts.logger),
     // Fastify's own per-request lines carry the URL and headers; ours (onResponse below) do not.
     logController: new LogController({ disableRequestLogging: true }),
@@ -108,11 +115,15 @@ export async function buildHost(opts: HostOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Closed field sets (PROTOCOL.md): an unknown field is refused, never silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
+    // Router refusals (over-long path parameter, undecodable URL) bypass the error handler and
+    // would answer fastify's own body, which quotes the URL: give them ours.
+    frameworkErrors: (err, request, reply) => sendError(request, reply, err),
+    http: CONNECTION_SWEEP,
   };
   const app = (opts.tls
     ? Fastify<https.Server>({
         ...base,
-        https: { cert: opts.tls.cert, key: opts.tls.key },
+        https: { cert: opts.tls.cert, key: opts.tls.key, ...CONNECTION_SWEEP },
       } as FastifyHttpsOptions<https.Server>)
     : Fastify(base)) as unknown as FastifyInstance;
   app.server.headersTimeout = limits.headersTimeoutMs ?? 20_000;

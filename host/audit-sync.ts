@@ -2,6 +2,8 @@
  * Keeps the host's copy of the audit log up to date: after each mutating relay (and before
  * serving the log) it asks the enclave for entries after its stored head and appends them.
  * Syncs are serialised so two relays finishing together never append the same entries twice.
+ * A restarted enclave (its chain shorter than the stored one, no contract yet) is first handed
+ * the stored log (POST /v1/audit/restore), so the chain, run counts and budgets continue.
  */
 import type { FastifyBaseLogger } from "fastify";
 import type { EnclaveClient } from "./enclave-client.js";
@@ -41,10 +43,23 @@ export class AuditSync {
       const added = await this.store.append(entries as string[]);
       const enclaveSeq = typeof head?.seq === "number" ? head.seq : this.store.head.seq;
       if (enclaveSeq < before) {
-        // A restarted enclave that was not given the stored log: its new chain is not ours to merge.
+        if (await this.restore()) continue;
+        // A restarted enclave that already took a contract: its new chain is not ours to merge.
         this.log.warn({ storedSeq: before, enclaveSeq }, "enclave audit head behind the stored log");
+        return;
       }
       if (added === 0 || this.store.head.seq >= enclaveSeq) return;
     }
+  }
+
+  /** Hands the stored log to an enclave that holds no contract yet; false if it already does. */
+  private async restore(): Promise<boolean> {
+    const health = expectOk(await this.enclave.get("/v1/health", undefined, 0)) as {
+      contractDigest?: unknown;
+    };
+    if (health.contractDigest !== null) return false;
+    expectOk(await this.enclave.postJson("/v1/audit/restore", { entries: this.store.list().entries }));
+    this.log.info({ storedSeq: this.store.head.seq }, "audit log restored to a restarted enclave");
+    return true;
   }
 }

@@ -46,6 +46,8 @@ export const contractPlugin: FastifyPluginAsync<HostDeps> = async (app, { enclav
     "/contract",
     { schema: postSchema },
     async (request) => {
+      // A restarted enclave gets the stored audit log before it takes the contract.
+      await audit.sync();
       try {
         return expectOk(await enclave.postJson("/v1/contract", request.body));
       } finally {

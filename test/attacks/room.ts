@@ -1,0 +1,160 @@
+/**
+ * A loaded clean room to attack: a real in-process Enclave holding the use-case datasets plus
+ * canary rows (one person each, with a unique marker value), under a contract with the four
+ * use-case queries and a few approved-but-tempting ones an attacker would reach for.
+ */
+import { randomBytes } from "node:crypto";
+import { Enclave } from "../../enclave/runtime.js";
+import type { ApprovedQuery, Contract } from "../../protocol/contract/types.js";
+import type { QueryBody } from "../../protocol/jose/messages.js";
+import { useCaseRows } from "../../scripts/demo/usecases.js";
+import { fakeProvider } from "../enclave/fake-provider.js";
+import {
+  approvals,
+  contractFor,
+  encryptToSelf,
+  makeParties,
+  type Party,
+  pieces,
+  sealed,
+  sha256hex,
+  utf8,
+} from "../enclave/world.js";
+import { hashedEmail, K, purchases, useCaseQueries } from "../sql/usecases.js";
+
+const tag = randomBytes(6).toString("hex");
+export const CANARY = {
+  category: `CANARYcat${tag}`,
+  segment: `CANARYseg${tag}`,
+  advertiserId: hashedEmail(90_000_000 + Number.parseInt(tag.slice(0, 6), 16)),
+  publisherId: hashedEmail(91_000_000 + Number.parseInt(tag.slice(6), 16)),
+  amount: "98765.43",
+};
+
+const agg = (allowedColumns: string[], maxRuns?: number) => ({
+  kind: "aggregate" as const,
+  minDistinctIdentities: K,
+  allowedColumns,
+  ...(maxRuns ? { maxRuns } : {}),
+});
+
+/** Approved queries an attacker can call with any parameters. */
+export const TEMPTING: ApprovedQuery[] = [
+  {
+    id: "by-category",
+    sql: `SELECT p.category AS category, count(DISTINCT p.user_id) AS buyers, round(sum(p.amount), 2) AS revenue
+FROM advertiser_purchases p WHERE p.category = $category GROUP BY p.category`,
+    parameters: [{ name: "category", type: "VARCHAR" }],
+    runners: ["advertiser", "publisher"],
+    recipients: ["advertiser", "publisher"],
+    policy: agg(["category", "buyers", "revenue"]),
+  },
+  {
+    id: "spend-band",
+    sql: `SELECT count(DISTINCT p.user_id) AS buyers, max(p.amount) AS top
+FROM advertiser_purchases p WHERE p.amount >= $min AND p.amount < $max`,
+    parameters: [
+      { name: "min", type: "DOUBLE" },
+      { name: "max", type: "DOUBLE" },
+    ],
+    runners: ["publisher"],
+    recipients: ["publisher"],
+    policy: agg(["buyers", "top"]),
+  },
+  {
+    id: "spend-band-once",
+    sql: `SELECT count(DISTINCT p.user_id) AS buyers FROM advertiser_purchases p WHERE p.amount < $max`,
+    parameters: [{ name: "max", type: "DOUBLE" }],
+    runners: ["publisher"],
+    recipients: ["publisher"],
+    policy: agg(["buyers"], 1),
+  },
+  {
+    id: "segment-of",
+    sql: `SELECT e.segment AS segment, count(DISTINCT e.user_id) AS users
+FROM publisher_exposures e WHERE e.user_id = $user OR e.segment = $segment GROUP BY e.segment`,
+    parameters: [
+      { name: "user", type: "VARCHAR" },
+      { name: "segment", type: "VARCHAR" },
+    ],
+    runners: ["advertiser"],
+    recipients: ["advertiser"],
+    policy: agg(["segment", "users"]),
+  },
+  {
+    // Casting a text column fails on a row value: DuckDB's message would quote it.
+    id: "cast-error",
+    sql: `SELECT count(DISTINCT p.user_id) AS buyers FROM advertiser_purchases p
+WHERE CAST(p.category AS INTEGER) > $n`,
+    parameters: [{ name: "n", type: "BIGINT" }],
+    runners: ["publisher"],
+    recipients: ["publisher"],
+    policy: agg(["buyers"]),
+  },
+  {
+    id: "cartesian",
+    sql: `SELECT count(*) AS pairs FROM advertiser_purchases a, advertiser_purchases b,
+publisher_exposures c, publisher_exposures d WHERE a.amount + b.amount + length(c.campaign) + length(d.channel) > $n`,
+    parameters: [{ name: "n", type: "DOUBLE" }],
+    runners: ["publisher"],
+    recipients: ["publisher"],
+    policy: agg(["pairs"]),
+  },
+];
+
+export interface Room {
+  enclave: Enclave;
+  contract: Contract;
+  advertiser: Party;
+  publisher: Party;
+  /** Runs a query request; returns the enclave's reply and every recipient's decrypted result. */
+  query(party: Party, body: QueryBody): Promise<{ response: string; texts: string[] }>;
+}
+
+function withCanaries(which: "purchases" | "exposures", identities: number): string {
+  const rows = [...useCaseRows(which, { identities })];
+  rows.push(
+    which === "purchases"
+      ? `${CANARY.advertiserId},2024-04-10 12:00:00,${CANARY.amount},${CANARY.category}\n`
+      : `${CANARY.publisherId},2024-04-05 10:00:00,spring24,ctv,exposed,${CANARY.segment},18-34\n`,
+  );
+  return rows.join("");
+}
+
+export async function openRoom(identities = 800): Promise<Room> {
+  const { advertiser, publisher } = await makeParties();
+  const enclave = await Enclave.start({
+    provider: fakeProvider(),
+    engineOptions: { memoryLimit: "512MB", threads: 2, queryTimeoutMs: 1_500, maxResultRows: 10_000 },
+  });
+  const contract = contractFor([advertiser, publisher], [...useCaseQueries, ...TEMPTING]);
+  await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
+  for (const [party, dataset, which] of [
+    [advertiser, "advertiser_purchases", "purchases"],
+    [publisher, "publisher_exposures", "exposures"],
+  ] as const) {
+    const { ciphertext, fileKey } = await encryptToSelf(party, utf8(withCanaries(which, identities)));
+    const digest = sha256hex(ciphertext);
+    await enclave.handleRequest(
+      await sealed(enclave, contract, party, "grant", { dataset, ciphertextDigest: digest, fileKey }),
+    );
+    await enclave.ingest(dataset, digest, pieces(ciphertext));
+  }
+  const { openResult } = await import("../enclave/world.js");
+  const parties = { advertiser, publisher } as Record<string, Party>;
+  return {
+    enclave,
+    contract,
+    advertiser,
+    publisher,
+    async query(party, body) {
+      const reply = await enclave.handleRequest(await sealed(enclave, contract, party, "query", body));
+      const texts = await Promise.all(
+        Object.entries(reply.results ?? {}).map(([id, b64]) => openResult(parties[id]!, b64)),
+      );
+      return { response: reply.response, texts };
+    },
+  };
+}
+
+export { purchases };
