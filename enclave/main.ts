@@ -1,6 +1,6 @@
 /**
  * The enclave process: `node dist/enclave/main.js --listen 127.0.0.1:7001|/path/sock
- * --platform sim|sev-snp|nitro [--sim-dir DIR] [--memory-limit 4GB] [--threads N]`.
+ * --platform sim|sev-snp|nitro [--sim-dir DIR] [--memory-limit 4GB] [--threads N] [--spill]`.
  * Providers are imported only for the platform asked for, so a hardware image never loads the
  * simulator.
  */
@@ -15,6 +15,7 @@ interface Options {
   simDir?: string;
   memoryLimit?: string;
   threads?: number;
+  spill?: boolean;
 }
 
 async function provider(o: Options): Promise<EvidenceProvider> {
@@ -45,6 +46,7 @@ async function main(argv: string[]): Promise<void> {
     .option("--sim-dir <dir>", "simulated platform directory (cleanroom sim init)")
     .option("--memory-limit <size>", "DuckDB memory limit, e.g. 4GB")
     .option("--threads <n>", "DuckDB worker threads", threads)
+    .option("--spill", "let DuckDB spill past --memory-limit into the in-memory scratch directory")
     .parse(argv)
     .opts<Options>();
   const address = parseListen(o.listen);
@@ -53,6 +55,7 @@ async function main(argv: string[]): Promise<void> {
     engineOptions: {
       ...(o.memoryLimit ? { memoryLimit: o.memoryLimit } : {}),
       ...(o.threads ? { threads: o.threads } : {}),
+      ...(o.spill ? { spill: true } : {}),
     },
   });
   const served = await listen(enclave, address);
