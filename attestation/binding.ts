@@ -4,7 +4,7 @@
  * user_data, so a report can only vouch for these keys, this contract, this request.
  */
 import canonicalize from "canonicalize";
-import { bytesEqual, concatBytes, fromHex, sha256, sha512 } from "./bytes.js";
+import { concatBytes, fromHex, sha256, sha512 } from "./bytes.js";
 import { UsageError } from "./errors.js";
 
 /** The enclave's public keys as published next to its evidence. */
@@ -55,11 +55,4 @@ export async function bindingData(input: {
       input.nonce,
     ),
   );
-}
-
-export async function bindingMatches(
-  actual: Uint8Array | null,
-  expected: Parameters<typeof bindingData>[0],
-): Promise<boolean> {
-  return actual !== null && bytesEqual(actual, await bindingData(expected));
 }

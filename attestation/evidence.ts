@@ -7,6 +7,7 @@ import { bindingData, type EnclaveKeys, MAX_NONCE_BYTES, MIN_NONCE_BYTES } from 
 import { fromBase64, toBase64, toHex } from "./bytes.js";
 import { EvidenceFormatError, isCleanroomError, PolicyError } from "./errors.js";
 import { looksLikeNitro, type NitroPolicyOptions, verifyNitro } from "./nitro/index.js";
+import { certificatesFromInput } from "./pem.js";
 import type { Platform, VerificationResult } from "./result.js";
 import { type VerifySnpOptions, verifySnp } from "./snp/index.js";
 import { REPORT_SIZE } from "./snp/report.js";
@@ -137,17 +138,12 @@ export async function verifyEvidence(
   return verifyNitro(e.evidence, {
     ...policy.nitro,
     ...(policy.at ? { at: policy.at } : {}),
-    trustedRoots: roots.map((r) => (typeof r === "string" ? pemToDer(r) : r)),
+    trustedRoots: roots.flatMap((r) => (typeof r === "string" ? certificatesFromInput(r) : [r])),
     ...(policy.allowDebug ? { allowDebug: true } : {}),
     ...(policy.pcrs ? { pcrs: policy.pcrs } : {}),
     ...(reportData ? { userData: reportData } : {}),
     ...(nonce ? { nonce } : {}),
   });
-}
-
-function pemToDer(pem: string): Uint8Array {
-  const body = pem.replace(/-----(BEGIN|END) [A-Z ]+-----/g, "").replace(/\s+/g, "");
-  return fromBase64(body);
 }
 
 /**

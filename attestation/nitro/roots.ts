@@ -5,6 +5,8 @@
  * AWS publishes ("Verifying the root of trust") and against the vectors' root.pem.
  */
 
+import { toDer } from "../pem.js";
+
 export const AWS_NITRO_ROOT_G1_PEM = `
 -----BEGIN CERTIFICATE-----
 MIICETCCAZagAwIBAgIRAPkxdWgbkK/hHUbMtOTn+FYwCgYIKoZIzj0EAwMwSTEL
@@ -21,11 +23,4 @@ rfMCMQCi85sWBbJwKKXdS6BptQFuZbT73o/gBh1qUxl/nNr12UO8Yfwr6wPLb+6N
 IwLz3/Y=
 -----END CERTIFICATE-----`;
 
-/** Base64 body of a single-certificate PEM to DER, without Buffer so it runs in a browser. */
-export function pemToDer(pem: string): Uint8Array {
-  const body = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, "").replace(/\s+/g, "");
-  const binary = atob(body);
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-}
-
-export const AWS_NITRO_ROOT_G1_DER: Uint8Array = pemToDer(AWS_NITRO_ROOT_G1_PEM);
+export const AWS_NITRO_ROOT_G1_DER: Uint8Array = toDer(AWS_NITRO_ROOT_G1_PEM);

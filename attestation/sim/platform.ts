@@ -86,8 +86,3 @@ export async function importSimPlatform(secretsJson: string): Promise<SimPlatfor
     measurement: await simMeasurement(),
   };
 }
-
-/** Splits a PEM bundle (e.g. sim-roots.pem) into DER certificates for `trustedSimRoots`. */
-export function pemBundleToDer(pem: string): Uint8Array[] {
-  return x509.PemConverter.decode(pem).map((b) => new Uint8Array(b));
-}

@@ -7,6 +7,8 @@ import { Name as AsnName, Certificate } from "@peculiar/asn1-x509";
 import { CertificateError } from "../errors.js";
 import type { TcbVersion } from "./tcb.js";
 
+export { certificatesFromInput, toDer } from "../pem.js";
+
 /** A parsed certificate: the raw parts a signature check needs, plus validity and names. */
 export interface ChainCertificate {
   der: Uint8Array;
@@ -71,43 +73,6 @@ AsnType({ type: AsnTypeTypes.Choice })(ObjectIdentifierHolder);
 
 function bad(message: string): never {
   throw new CertificateError(message);
-}
-
-const PEM_RE = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/g;
-
-/** Every certificate in `input`: one DER certificate, or one or more PEM blocks in order. */
-export function certificatesFromInput(input: Uint8Array | string): Uint8Array[] {
-  const text = typeof input === "string" ? input : pemText(input);
-  if (text === undefined) return [input as Uint8Array];
-  const out: Uint8Array[] = [];
-  for (const m of text.matchAll(PEM_RE)) {
-    let bin: string;
-    try {
-      bin = atob(m[1]!.replace(/\s+/g, ""));
-    } catch (e) {
-      throw new CertificateError("certificate: malformed PEM", { cause: e });
-    }
-    const der = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) der[i] = bin.charCodeAt(i);
-    out.push(der);
-  }
-  if (out.length === 0) bad("certificate: no PEM certificate found");
-  return out;
-}
-
-/** Bytes are PEM when they start with "-----BEGIN" after optional whitespace; else DER. */
-function pemText(b: Uint8Array): string | undefined {
-  let i = 0;
-  while (i < b.length && (b[i] === 0x20 || b[i] === 0x0a || b[i] === 0x0d || b[i] === 0x09)) i++;
-  if (b[i] !== 0x2d) return undefined;
-  return new TextDecoder().decode(b);
-}
-
-/** Exactly one certificate as DER, from DER or PEM. */
-export function toDer(input: Uint8Array | string): Uint8Array {
-  const all = certificatesFromInput(input);
-  if (all.length !== 1) bad("certificate: expected exactly one certificate");
-  return all[0]!;
 }
 
 const bytes = (b: ArrayBuffer | ArrayBufferView): Uint8Array =>

@@ -3,11 +3,12 @@
  * evidence to accept, whose keys, where state lives; and the wrapper that turns any failure
  * into `error CODE: message` and an exit code.
  */
+
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
 import { UsageError } from "../../attestation/errors.js";
 import type { EvidencePolicy } from "../../attestation/evidence.js";
-import { pemBundleToDer } from "../../attestation/sim/platform.js";
+import { certificatesFromInput } from "../../attestation/pem.js";
 import { decryptBytes } from "../../protocol/age/stream-node.js";
 import { ContractError } from "../../protocol/contract/errors.js";
 import type { Contract } from "../../protocol/contract/types.js";
@@ -96,7 +97,7 @@ export async function evidencePolicy(f: PolicyFlags): Promise<EvidencePolicy> {
   }
   if (f.trustSimRoot.length) {
     const roots: Uint8Array[] = [];
-    for (const file of f.trustSimRoot) roots.push(...pemBundleToDer(await readFile(file, "utf8")));
+    for (const file of f.trustSimRoot) roots.push(...certificatesFromInput(await readFile(file, "utf8")));
     if (!roots.length) throw new UsageError("--trust-sim-root: no certificate in the file");
     policy.trustedSimRoots = roots;
   }

@@ -3,10 +3,12 @@
  * contract approvals, attestation, encrypted uploads, grants, the four use-case queries,
  * decrypted results and a verified audit log. The demo prints it; the end-to-end test checks it.
  */
+
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { EvidencePolicy } from "../../attestation/evidence.js";
-import { pemBundleToDer, SIM_FILES, type SimExpected } from "../../attestation/sim/platform.js";
+import { certificatesFromInput } from "../../attestation/pem.js";
+import { SIM_FILES, type SimExpected } from "../../attestation/sim/platform.js";
 import {
   approveContract,
   auditVerify,
@@ -68,7 +70,7 @@ export function simPolicy(simDir: string): EvidencePolicy {
   return {
     measurements: [expected.measurement],
     pcrs: expected.pcrs,
-    trustedSimRoots: pemBundleToDer(readFileSync(join(simDir, SIM_FILES.roots), "utf8")),
+    trustedSimRoots: certificatesFromInput(readFileSync(join(simDir, SIM_FILES.roots), "utf8")),
   };
 }
 

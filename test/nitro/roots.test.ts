@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { sha256, toHex } from "../../attestation/bytes.js";
 import { parseNitro } from "../../attestation/nitro/index.js";
-import { AWS_NITRO_ROOT_G1_DER, pemToDer } from "../../attestation/nitro/roots.js";
+import { AWS_NITRO_ROOT_G1_DER } from "../../attestation/nitro/roots.js";
+import { toDer } from "../../attestation/pem.js";
 import { x509 } from "../../attestation/x509.js";
 import { VECTORS, vectors } from "./helpers.js";
 
@@ -22,7 +23,7 @@ describe("pinned AWS Nitro Enclaves root G1", () => {
 
   it.each(vectors)("$name: equals root.pem and cabundle[0]", (v) => {
     const pem = readFileSync(new URL(`${v.name}/root.pem`, VECTORS), "utf8");
-    expect(pemToDer(pem)).toEqual(AWS_NITRO_ROOT_G1_DER);
+    expect(toDer(pem)).toEqual(AWS_NITRO_ROOT_G1_DER);
     expect(parseNitro(v.bytes).document.cabundle[0]).toEqual(AWS_NITRO_ROOT_G1_DER);
   });
 

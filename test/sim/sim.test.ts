@@ -2,12 +2,12 @@ import { describe, expect, it } from "vitest";
 import { bindingData, type EnclaveKeys } from "../../attestation/binding.js";
 import { bytesEqual } from "../../attestation/bytes.js";
 import { bundleEvidence, type EvidencePolicy, verifyEvidenceBundle } from "../../attestation/evidence.js";
+import { certificatesFromInput } from "../../attestation/pem.js";
 import { simNitroEvidence } from "../../attestation/sim/nitro.js";
 import {
   createSimPlatform,
   exportSimPlatform,
   importSimPlatform,
-  pemBundleToDer,
   SIM_FILES,
   simExpected,
 } from "../../attestation/sim/platform.js";
@@ -15,7 +15,7 @@ import { simSnpEvidence } from "../../attestation/sim/snp.js";
 
 const platform = await createSimPlatform();
 const files = await exportSimPlatform(platform);
-const roots = pemBundleToDer(files[SIM_FILES.roots]!);
+const roots = certificatesFromInput(files[SIM_FILES.roots]!);
 const expected = simExpected(platform);
 
 const keys: EnclaveKeys = {

@@ -2,13 +2,14 @@
  * `cleanroom verify <evidence>`: checks one SEV-SNP report or Nitro attestation document
  * offline (pinned roots, time as a parameter) and prints what was checked.
  */
+
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { fromHex } from "../../../attestation/bytes.js";
 import { UsageError } from "../../../attestation/errors.js";
 import { detectPlatform, type EvidencePolicy, verifyEvidence } from "../../../attestation/evidence.js";
+import { certificatesFromInput } from "../../../attestation/pem.js";
 import type { Platform } from "../../../attestation/result.js";
-import { pemBundleToDer } from "../../../attestation/sim/platform.js";
 import { findVcek } from "../../../attestation/snp/endorsement.js";
 import { directoryVcekCache } from "../../../attestation/snp/vcek-cache-node.js";
 import { printVerification, reportError } from "../output.js";
@@ -72,7 +73,9 @@ export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
     throw new UsageError("--max-vmpl must be 0..3");
   const policy: EvidencePolicy = {
     ...(at ? { at } : {}),
-    ...(f.trustSimRoot ? { trustedSimRoots: pemBundleToDer(readFileSync(f.trustSimRoot, "utf8")) } : {}),
+    ...(f.trustSimRoot
+      ? { trustedSimRoots: certificatesFromInput(readFileSync(f.trustSimRoot, "utf8")) }
+      : {}),
     ...(f.allowDebug ? { allowDebug: true } : {}),
     ...(f.measurement.length ? { measurements: f.measurement.map((m) => m.toLowerCase()) } : {}),
     ...(pcrs ? { pcrs } : {}),
