@@ -21,7 +21,7 @@ import {
   startEnclave,
   utf8,
 } from "../enclave/world.js";
-import { exposures, hashedEmail, K, purchases, useCaseCsv } from "../sql/usecases.js";
+import { audienceInsight, exposures, hashedEmail, K, purchases, useCaseCsv } from "../sql/usecases.js";
 
 export { hashedEmail, K };
 
@@ -73,15 +73,8 @@ export const userSpend: ApprovedQuery = {
 
 /** Audience insight with data-dependent group keys: a noisy threshold replaces the exact k cut. */
 export const insightDp: ApprovedQuery = {
+  ...audienceInsight,
   id: "insight-dp",
-  sql: `SELECT e.age_band AS age_band, count(DISTINCT e.user_id) AS overlap_users
-FROM publisher_exposures e
-WHERE e.user_id IN (SELECT p.user_id FROM advertiser_purchases p WHERE p.category = $category)
-GROUP BY e.age_band
-ORDER BY age_band`,
-  parameters: [{ name: "category", type: "VARCHAR" }],
-  runners: ["advertiser"],
-  recipients: ["advertiser"],
   policy: aggregate(["age_band", "overlap_users"], {
     epsilon: 1,
     budget: 100,
