@@ -9,16 +9,21 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Collaboration } from "../../scripts/demo/flow.js";
+import { startTestStack, type TestStack } from "../e2e/stack.js";
 import { report } from "../fuzz/harness.js";
 import { runSessions } from "../load/sessions.js";
-import { type LoopbackStack, loadedCollaboration, startLoopback } from "../load/stack.js";
+import { loadedCollaboration } from "../load/stack.js";
 
-let stack: LoopbackStack;
+let stack: TestStack;
 let collab: Collaboration;
 const HEADERS_TIMEOUT_MS = 1_000;
 
 beforeAll(async () => {
-  stack = await startLoopback({ headersTimeoutMs: HEADERS_TIMEOUT_MS, maxBlobBytes: 1024 * 1024 }, true);
+  stack = await startTestStack({
+    record: false,
+    keepLogs: true,
+    limits: { headersTimeoutMs: HEADERS_TIMEOUT_MS, maxBlobBytes: 1024 * 1024 },
+  });
   collab = await loadedCollaboration(stack.url, stack.simDir, stack.dir, 200);
 }, 120_000);
 afterAll(() => stack?.stop());

@@ -4,14 +4,15 @@
  * host receives and sends, so tests can search them, the host's store and its logs.
  */
 import { mkdtempSync } from "node:fs";
+import { rm } from "node:fs/promises";
 import { createConnection, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Writable } from "node:stream";
+import type { FastifyInstance } from "fastify";
 import { createSimProvider } from "../../enclave/platform/sim.js";
 import { Enclave } from "../../enclave/runtime.js";
 import { listen } from "../../enclave/server.js";
-import { buildHost } from "../../host/app.js";
+import { buildHost, type HostLimits } from "../../host/app.js";
 
 export interface TestStack {
   url: string;
@@ -19,11 +20,20 @@ export interface TestStack {
   simDir: string;
   storeDir: string;
   enclave: Enclave;
-  /** Every byte that crossed the host's two sockets, both directions. */
+  app: FastifyInstance;
+  /** Every byte that crossed the host's two sockets, both directions (when recording). */
   wire: Buffer[];
-  /** The host's log lines. */
+  /** The host's log lines (when kept). */
   logs: string[];
   stop(): Promise<void>;
+}
+
+export interface TestStackOptions {
+  /** Put byte-recording proxies on both of the host's sockets (default true). */
+  record?: boolean;
+  /** Keep the host's log lines in `logs` (default: as `record`). */
+  keepLogs?: boolean;
+  limits?: HostLimits;
 }
 
 type Target = { port: number; host: string } | { path: string };
@@ -45,7 +55,10 @@ function proxy(listenOn: Target, to: Target, wire: Buffer[]): Promise<Server> {
   return new Promise((resolve) => server.listen(listenOn as never, () => resolve(server)));
 }
 
-export async function startTestStack(): Promise<TestStack> {
+/** Without recording, memory and timing figures are the product's own (load tests). */
+export async function startTestStack(o: TestStackOptions = {}): Promise<TestStack> {
+  const record = o.record ?? true;
+  const keepLogs = o.keepLogs ?? record;
   const dir = mkdtempSync(join(tmpdir(), "cleanroom-e2e-"));
   const simDir = join(dir, "sim");
   const storeDir = join(dir, "store");
@@ -53,41 +66,42 @@ export async function startTestStack(): Promise<TestStack> {
   const logs: string[] = [];
   const enclave = await Enclave.start({ provider: await createSimProvider({ dir: simDir }) });
   const served = await listen(enclave, { path: join(dir, "enclave.sock") });
-  const enclaveProxy = await proxy(
-    { path: join(dir, "relay.sock") },
-    { path: join(dir, "enclave.sock") },
-    wire,
-  );
-  const stream = new Writable({
-    write(chunk, _enc, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
+  const proxies: Server[] = [];
+  let enclaveSocket = join(dir, "enclave.sock");
+  if (record) {
+    proxies.push(await proxy({ path: join(dir, "relay.sock") }, { path: enclaveSocket }, wire));
+    enclaveSocket = join(dir, "relay.sock");
+  }
   const app = await buildHost({
-    enclave: { socketPath: join(dir, "relay.sock") },
+    enclave: { socketPath: enclaveSocket },
     storeDir,
-    logger: { level: "info", stream },
+    logger: { level: "info", stream: { write: (line: string) => void (keepLogs && logs.push(line)) } },
     rateLimit: false,
+    ...(o.limits ? { limits: o.limits } : {}),
   });
   await app.listen({ host: "127.0.0.1", port: 0 });
-  const hostPort = (app.server.address() as { port: number }).port;
-  const front = await proxy({ host: "127.0.0.1", port: 0 }, { host: "127.0.0.1", port: hostPort }, wire);
-  const url = `http://127.0.0.1:${(front.address() as { port: number }).port}`;
+  let port = (app.server.address() as { port: number }).port;
+  if (record) {
+    const front = await proxy({ host: "127.0.0.1", port: 0 }, { host: "127.0.0.1", port }, wire);
+    proxies.push(front);
+    port = (front.address() as { port: number }).port;
+  }
   return {
-    url,
+    url: `http://127.0.0.1:${port}`,
     dir,
     simDir,
     storeDir,
     enclave,
+    app,
     wire,
     logs,
     async stop() {
+      app.server.closeAllConnections();
       await app.close();
-      await new Promise((r) => front.close(r));
-      await new Promise((r) => enclaveProxy.close(r));
+      for (const p of proxies) await new Promise((r) => p.close(r));
       await served.close();
       await enclave.close();
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }

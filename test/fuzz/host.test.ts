@@ -6,7 +6,8 @@
  */
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LoopbackStack, loadedCollaboration, startLoopback } from "../load/stack.js";
+import { startTestStack, type TestStack } from "../e2e/stack.js";
+import { loadedCollaboration } from "../load/stack.js";
 import { type FuzzTarget, fuzz, jsonNear, report, size } from "./harness.js";
 
 /** HOST.md's codes, plus the enclave's own refusals relayed unchanged (ERR_ + upper case). */
@@ -27,9 +28,9 @@ const HOST_CODES = new Set([
 
 class BadAnswer extends Error {}
 
-let stack: LoopbackStack;
+let stack: TestStack;
 beforeAll(async () => {
-  stack = await startLoopback();
+  stack = await startTestStack({ record: false });
   await loadedCollaboration(stack.url, stack.simDir, stack.dir, 200);
 }, 120_000);
 afterAll(() => stack?.stop());

@@ -5,16 +5,17 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Collaboration } from "../../scripts/demo/flow.js";
+import { startTestStack, type TestStack } from "../e2e/stack.js";
 import { report, size } from "../fuzz/harness.js";
 import { runSessions } from "./sessions.js";
-import { type LoopbackStack, loadedCollaboration, startLoopback } from "./stack.js";
+import { loadedCollaboration } from "./stack.js";
 
 const SESSIONS = size(30, 200);
-let stack: LoopbackStack;
+let stack: TestStack;
 let collab: Collaboration;
 
 beforeAll(async () => {
-  stack = await startLoopback();
+  stack = await startTestStack({ record: false });
   collab = await loadedCollaboration(stack.url, stack.simDir, stack.dir);
 }, 120_000);
 afterAll(() => stack?.stop());
