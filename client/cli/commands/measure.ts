@@ -10,7 +10,7 @@ import { UsageError } from "../../../attestation/errors.js";
 import { computeEifPcrs } from "../../../attestation/measure/eif.js";
 import { computeSnpMeasurement, type SnpMeasureOptions } from "../../../attestation/measure/snp.js";
 import type { VmmType } from "../../../attestation/measure/vmsa.js";
-import { reportError } from "../output.js";
+import { run } from "../options.js";
 
 interface MeasureFlags {
   mode: string;
@@ -104,11 +104,10 @@ export function registerMeasureCommand(program: Command): void {
     .option("--snp-ovmf-hash <hex>", "precomputed OVMF hash (with --mode snp)")
     .option("--eif <file>", "compute PCR0/1/2(/8) of a Nitro enclave image file instead")
     .option("--json", "print JSON")
-    .action(async (f: MeasureFlags) => {
-      try {
+    .action((f: MeasureFlags) =>
+      run(async () => {
         await runMeasure(f);
-      } catch (e) {
-        process.exitCode = reportError(e);
-      }
-    });
+        return 0;
+      }),
+    );
 }

@@ -5,7 +5,7 @@ import { UsageError } from "../../../attestation/errors.js";
 import type { SimProduct } from "../../../attestation/sim/amd.js";
 import { createSimPlatform, SIM_FILES, simExpected } from "../../../attestation/sim/platform.js";
 import { saveSimPlatform } from "../../../attestation/sim/store-node.js";
-import { reportError } from "../output.js";
+import { run } from "../options.js";
 
 export function registerSimCommand(program: Command): void {
   const sim = program.command("sim").description("simulated enclave platform (development and CI)");
@@ -14,8 +14,8 @@ export function registerSimCommand(program: Command): void {
     .description("create a simulated AMD and Nitro platform in DIR (private keys stay in DIR, mode 0600)")
     .argument("<dir>")
     .option("--product <name>", "Milan | Genoa | Turin", "Genoa")
-    .action(async (dir: string, f: { product: string }) => {
-      try {
+    .action((dir: string, f: { product: string }) =>
+      run(async () => {
         if (!["Milan", "Genoa", "Turin"].includes(f.product))
           throw new UsageError("--product must be Milan, Genoa or Turin");
         const platform = await createSimPlatform({ product: f.product as SimProduct });
@@ -27,8 +27,7 @@ export function registerSimCommand(program: Command): void {
             `  SEV-SNP measurement: ${expected.measurement}\n` +
             `  Nitro PCR0: ${expected.pcrs[0]}\n`,
         );
-      } catch (e) {
-        process.exitCode = reportError(e);
-      }
-    });
+        return 0;
+      }),
+    );
 }

@@ -8,33 +8,28 @@ import type { Command } from "commander";
 import { fromHex } from "../../../attestation/bytes.js";
 import { UsageError } from "../../../attestation/errors.js";
 import { detectPlatform, type EvidencePolicy, verifyEvidence } from "../../../attestation/evidence.js";
-import { certificatesFromInput } from "../../../attestation/pem.js";
 import type { Platform } from "../../../attestation/result.js";
 import { findVcek } from "../../../attestation/snp/endorsement.js";
 import { directoryVcekCache } from "../../../attestation/snp/vcek-cache-node.js";
-import { printVerification, reportError } from "../output.js";
+import { addPolicyOptions, evidencePolicy, type PolicyFlags, run } from "../options.js";
+import { printVerification } from "../output.js";
 
-interface VerifyFlags {
+interface VerifyFlags extends PolicyFlags {
   platform: "auto" | Platform;
   vcek?: string;
   ask?: string;
   ark?: string;
   certTable?: string;
   at?: string;
-  measurement: string[];
   reportData?: string;
-  pcr: string[];
   nonce?: string;
   allowDebug?: boolean;
   maxVmpl?: string;
-  trustSimRoot?: string;
   vcekCache?: string;
   kds?: boolean;
   product?: "Milan" | "Genoa" | "Turin";
   json?: boolean;
 }
-
-const collect = (v: string, all: string[]) => [...all, v];
 
 function hex(value: string, what: string): Uint8Array {
   try {
@@ -51,37 +46,23 @@ function parseAt(s: string | undefined): Date | undefined {
   return d;
 }
 
-function parsePcrs(list: string[]): Record<number, string> | undefined {
-  if (!list.length) return undefined;
-  const pcrs: Record<number, string> = {};
-  for (const item of list) {
-    const m = /^(\d{1,2})=([0-9a-fA-F]+)$/.exec(item);
-    if (!m) throw new UsageError("--pcr takes N=HEX");
-    pcrs[Number(m[1])] = m[2]!.toLowerCase();
-  }
-  return pcrs;
-}
-
 export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
   const bytes = new Uint8Array(readFileSync(file));
   const platform = f.platform === "auto" ? detectPlatform(bytes) : f.platform;
   const read = (p: string | undefined) => (p === undefined ? undefined : new Uint8Array(readFileSync(p)));
   const at = parseAt(f.at);
-  const pcrs = parsePcrs(f.pcr);
   const maxVmpl = f.maxVmpl === undefined ? undefined : Number(f.maxVmpl);
   if (maxVmpl !== undefined && !(Number.isInteger(maxVmpl) && maxVmpl >= 0 && maxVmpl <= 3))
     throw new UsageError("--max-vmpl must be 0..3");
   const policy: EvidencePolicy = {
+    ...(await evidencePolicy({
+      ...f,
+      // Without an expected image this command still checks the hardware chain and policy bits,
+      // and prints the measurement for the operator to compare.
+      allowAnyMeasurement: f.allowAnyMeasurement || (!f.measurement.length && !f.pcr.length),
+    })),
     ...(at ? { at } : {}),
-    ...(f.trustSimRoot
-      ? { trustedSimRoots: certificatesFromInput(readFileSync(f.trustSimRoot, "utf8")) }
-      : {}),
     ...(f.allowDebug ? { allowDebug: true } : {}),
-    ...(f.measurement.length ? { measurements: f.measurement.map((m) => m.toLowerCase()) } : {}),
-    ...(pcrs ? { pcrs } : {}),
-    // Without an expected image this command still checks the hardware chain and policy bits,
-    // and prints the measurement for the operator to compare.
-    allowAnyMeasurement: !f.measurement.length && !pcrs,
     ...(maxVmpl !== undefined || f.product
       ? {
           snp: {
@@ -112,7 +93,7 @@ export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
 }
 
 export function registerVerifyCommand(program: Command): void {
-  program
+  const cmd = program
     .command("verify")
     .description("verify SEV-SNP or Nitro attestation evidence offline")
     .argument("<evidence>", "SEV-SNP report (1184 bytes) or Nitro attestation document (CBOR)")
@@ -122,30 +103,21 @@ export function registerVerifyCommand(program: Command): void {
     .option("--ark <file>", "ARK certificate; must be a pinned root unless a simulated root is trusted")
     .option("--cert-table <file>", "extended-report certificate table (configfs-tsm auxblob)")
     .option("--at <iso8601>", "verification time (default now)")
-    .option("--measurement <hex>", "accepted SEV-SNP launch measurement (repeatable)", collect, [])
     .option("--report-data <hex>", "expected SEV-SNP REPORT_DATA / Nitro user_data (64 bytes)")
-    .option("--pcr <n=hex>", "expected Nitro PCR value (repeatable)", collect, [])
     .option("--nonce <hex>", "expected Nitro nonce")
     .option("--max-vmpl <n>", "highest accepted VMPL (default 0)")
     .option("--allow-debug", "accept a debug guest/enclave (its memory is readable by the host)")
-    .option("--trust-sim-root <file>", "trust the simulated platform roots in this PEM file")
     .option("--product <name>", "Milan | Genoa | Turin (needed for version 2 reports without --vcek)")
     .option("--vcek-cache <dir>", "look the VCEK up in (and save fetched ones to) this directory")
     .option("--kds", "fetch a missing VCEK from AMD's KDS (network; off by default)")
-    .option("--json", "print JSON")
-    .action(async (file: string, flags: VerifyFlags) => {
-      if (flags.product && !["Milan", "Genoa", "Turin"].includes(flags.product)) {
-        process.exitCode = reportError(new UsageError("--product must be Milan, Genoa or Turin"));
-        return;
-      }
-      if (!["auto", "sev-snp", "nitro"].includes(flags.platform)) {
-        process.exitCode = reportError(new UsageError("--platform must be auto, sev-snp or nitro"));
-        return;
-      }
-      try {
-        process.exitCode = await runVerify(file, flags);
-      } catch (e) {
-        process.exitCode = reportError(e);
-      }
-    });
+    .option("--json", "print JSON");
+  addPolicyOptions(cmd).action((file: string, flags: VerifyFlags) =>
+    run(async () => {
+      if (flags.product && !["Milan", "Genoa", "Turin"].includes(flags.product))
+        throw new UsageError("--product must be Milan, Genoa or Turin");
+      if (!["auto", "sev-snp", "nitro"].includes(flags.platform))
+        throw new UsageError("--platform must be auto, sev-snp or nitro");
+      return runVerify(file, flags);
+    }),
+  );
 }
