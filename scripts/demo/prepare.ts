@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command, InvalidArgumentError } from "commander";
-import { readKeyFile, writeNewKeyFile } from "../../client/node/index.js";
+import { loadPartyKeys, writeNewKeyFile } from "../../client/node/index.js";
 import { DATASETS, PARTIES } from "./flow.js";
 import { useCaseContract, useCaseRows } from "./usecases.js";
 
@@ -30,8 +30,7 @@ async function main(): Promise<void> {
   const parties = [];
   for (const id of PARTIES) {
     const path = join(dir, `${id}.key.json`);
-    await writeNewKeyFile(path);
-    const keys = await readKeyFile(path);
+    const keys = await loadPartyKeys(await writeNewKeyFile(path));
     parties.push({ id, name: id, signingKey: keys.signingKey, ageRecipient: keys.ageRecipient });
   }
   writeFileSync(join(dir, "contract.json"), `${JSON.stringify(useCaseContract(parties), null, 2)}\n`);
