@@ -1,12 +1,14 @@
 /**
- * The enclave API over plain HTTP/1.1 (docs/PROTOCOL.md §7) on a TCP port or a unix socket.
+ * The enclave API over plain HTTP/1.1 (docs/PROTOCOL.md §7) on a TCP port, a unix socket or vsock.
  * Everything that matters is signed or encrypted end to end, so this layer only parses, limits
  * sizes, streams ingest bodies and maps typed errors to statuses. It logs no payloads.
  */
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { UsageError } from "../attestation/errors.js";
+import { formatTarget, parseVsockListen, type SocketTarget } from "../protocol/transport/address.js";
+import { listenSocket } from "../protocol/transport/socket-node.js";
 import { NotFoundError, TooLargeError } from "./errors.js";
 import { errorReply } from "./http-errors.js";
 import type { Enclave } from "./runtime.js";
@@ -18,7 +20,8 @@ export interface ServerOptions {
   maxRestoreBytes?: number;
 }
 
-export type ListenAddress = { host: string; port: number } | { path: string };
+/** `socket` is a listener made by fd (vsock; unix too, so tests run the same code without vsock). */
+export type ListenAddress = { host: string; port: number } | { path: string } | { socket: SocketTarget };
 
 const MiB = 1024 * 1024;
 const INGEST = /^\/v1\/datasets\/([^/]+)\/ingest$/;
@@ -103,13 +106,20 @@ export function createEnclaveServer(enclave: Enclave, options: ServerOptions = {
   });
 }
 
-/** Parses "--listen": "host:port" or an absolute unix socket path. */
+/** Parses "--listen": "host:port", an absolute unix socket path, "vsock:PORT" or "vsock:CID:PORT". */
 export function parseListen(text: string): ListenAddress {
+  if (text.startsWith("vsock:")) return { socket: parseVsockListen(text) };
   if (text.startsWith("/")) return { path: text };
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text);
   const port = Number(m?.[2]);
-  if (!m || port > 65535) throw new UsageError("listen: expected host:port or /path/to/socket");
+  if (!m || port > 65535) throw new UsageError("listen: expected host:port, /path/to/socket or vsock:PORT");
   return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}
+
+export interface Served {
+  server: Server;
+  address: string;
+  close: () => Promise<void>;
 }
 
 /** Starts serving; a unix socket is made owner-only. Resolves once listening. */
@@ -117,8 +127,9 @@ export async function listen(
   enclave: Enclave,
   address: ListenAddress,
   options: ServerOptions = {},
-): Promise<{ server: Server; address: string; close: () => Promise<void> }> {
+): Promise<Served> {
   const server = createEnclaveServer(enclave, options);
+  if ("socket" in address) return serveOnSocket(server, address.socket);
   if ("path" in address) {
     // A socket left by a previous run would make listen fail; never remove anything else.
     try {
@@ -148,5 +159,33 @@ export async function listen(
         server.close((e) => (e ? reject(e) : resolve()));
         server.closeAllConnections();
       }),
+  };
+}
+
+/**
+ * The same HTTP server fed by an fd listener (Node's net cannot listen on vsock): each accepted
+ * connection is handed to it as net.Server would. http.Server arms its connection tracking
+ * (header and request timeouts, closeAllConnections) on "listening", which net.Server emits only
+ * for listeners of its own, so it is announced here.
+ */
+async function serveOnSocket(server: Server, target: SocketTarget): Promise<Served> {
+  const open = new Set<Socket>();
+  const listener = await listenSocket(target, (socket) => {
+    open.add(socket);
+    socket.once("close", () => open.delete(socket));
+    server.emit("connection", socket);
+  });
+  server.emit("listening");
+  return {
+    server,
+    address: formatTarget(listener.address),
+    close: async () => {
+      await listener.close();
+      // Nothing of net.Server's own is listening, so this only stops the tracking and emits "close".
+      server.close();
+      const closing = [...open].map((s) => new Promise((resolve) => s.once("close", resolve)));
+      for (const s of open) s.destroy();
+      await Promise.all(closing);
+    },
   };
 }

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError } from "commander";
 import { UsageError } from "../attestation/errors.js";
+import { parseVsockConnect } from "../protocol/transport/address.js";
 import type { HostOptions } from "./app.js";
 import type { EnclaveAddress } from "./enclave-client.js";
 import { isLoopbackAddress } from "./net.js";
@@ -27,8 +28,15 @@ export function parseHostPort(text: string): { host: string; port: number } {
   return { host: (m[1] ?? m[2])!, port: parsePort(m[3]!) };
 }
 
-/** `host:port` or `unix:/path/to.sock`. */
+/** `host:port`, `unix:/path/to.sock` or `vsock:CID:PORT` (a Nitro enclave's CID and port). */
 export function parseEnclaveAddress(text: string): EnclaveAddress {
+  if (text.startsWith("vsock:")) {
+    try {
+      return { socket: parseVsockConnect(text) };
+    } catch {
+      throw new InvalidArgumentError("expected vsock:CID:PORT, each a decimal u32");
+    }
+  }
   if (text.startsWith("unix:")) {
     const socketPath = text.slice(5);
     if (socketPath === "") throw new InvalidArgumentError("empty socket path");
@@ -46,7 +54,11 @@ export function parseHostArgs(argv: readonly string[]): HostCommand {
   const program = new Command("cleanroom-host")
     .description("untrusted relay and ciphertext store of the clean room")
     .requiredOption("--listen <host:port>", "address to serve on", parseHostPort)
-    .requiredOption("--enclave <host:port|unix:path>", "the enclave's HTTP socket", parseEnclaveAddress)
+    .requiredOption(
+      "--enclave <host:port|unix:path|vsock:cid:port>",
+      "the enclave's HTTP socket",
+      parseEnclaveAddress,
+    )
     .requiredOption("--store <dir>", "directory for blobs, results and the audit copy")
     .option("--tls-cert <file>", "PEM certificate chain (serve HTTPS)")
     .option("--tls-key <file>", "PEM private key for --tls-cert")

@@ -1,12 +1,14 @@
 /**
- * The host's only way to the enclave: HTTP/1.1 over TCP or a unix socket (PROTOCOL.md §7).
+ * The host's only way to the enclave: HTTP/1.1 over TCP, a unix socket or vsock (PROTOCOL.md §7).
  * Bodies are relayed as opaque bytes; JSON answers are parsed only to hand them on. Connection
  * failures become EnclaveUnavailableError; only idempotent GETs are retried, a bounded number of
  * times with exponential backoff, so a POST (a grant, a query run) is never sent twice by us.
  */
 import http from "node:http";
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { SocketTarget } from "../protocol/transport/address.js";
+import { connectSocket } from "../protocol/transport/socket-node.js";
 import {
   EnclaveProtocolError,
   EnclaveRejectedError,
@@ -14,7 +16,11 @@ import {
   EnclaveUnavailableError,
 } from "./errors.js";
 
-export type EnclaveAddress = { host: string; port: number } | { socketPath: string };
+/** `socket`: connected by fd (vsock, which Node's net cannot open; unix through the same code in tests). */
+export type EnclaveAddress =
+  | { host: string; port: number }
+  | { socketPath: string }
+  | { socket: SocketTarget };
 
 export interface EnclaveClientOptions {
   address: EnclaveAddress;
@@ -38,8 +44,27 @@ type Payload =
   | { kind: "json"; bytes: Buffer }
   | { kind: "stream"; stream: Readable; size: number };
 
+/** An agent whose connections are fd sockets; a failed connect surfaces as the request's "error". */
+class FdSocketAgent extends http.Agent {
+  constructor(private readonly target: SocketTarget) {
+    super({ keepAlive: false });
+  }
+
+  override createConnection(
+    _options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): undefined {
+    connectSocket(this.target).then(
+      (socket) => callback?.(null, socket),
+      // Node's agent reads no stream when an error is passed.
+      (e: Error) => callback?.(e, undefined as never),
+    );
+    return undefined;
+  }
+}
+
 export class EnclaveClient {
-  private readonly agent = new http.Agent({ keepAlive: false });
+  private readonly agent: http.Agent;
   private readonly idleTimeoutMs: number;
   private readonly getRetries: number;
   private readonly retryBaseMs: number;
@@ -50,6 +75,10 @@ export class EnclaveClient {
     this.getRetries = opts.getRetries ?? 2;
     this.retryBaseMs = opts.retryBaseMs ?? 100;
     this.maxResponseBytes = opts.maxResponseBytes ?? 512 * 1024 ** 2;
+    this.agent =
+      "socket" in opts.address
+        ? new FdSocketAgent(opts.address.socket)
+        : new http.Agent({ keepAlive: false });
   }
 
   /** GET, retried on connection failure only (never on an answer, whatever its status). */
@@ -91,10 +120,14 @@ export class EnclaveClient {
       headers["content-type"] = "application/octet-stream";
       headers["content-length"] = payload.size;
     }
+    const address = this.opts.address;
+    // An fd socket's destination lives in its agent; "localhost" only fills the Host header.
     const target =
-      "socketPath" in this.opts.address
-        ? { socketPath: this.opts.address.socketPath }
-        : { host: this.opts.address.host, port: this.opts.address.port };
+      "socketPath" in address
+        ? { socketPath: address.socketPath }
+        : "host" in address
+          ? { host: address.host, port: address.port }
+          : { host: "localhost" };
     return new Promise<EnclaveReply>((resolve, reject) => {
       let settled = false;
       const done = (err: unknown, reply?: EnclaveReply) => {

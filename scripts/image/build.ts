@@ -22,7 +22,7 @@ import { Command, InvalidArgumentError } from "commander";
 import type { VmmType } from "../../attestation/measure/vmsa.js";
 import { assembleImage, type SnpLaunchOptions } from "./assemble.js";
 import { type BundleFile, bundleEnclave, bundleInit, NATIVE_PACKAGES } from "./bundle.js";
-import { PLATFORMS, type Platform } from "./cmdline.js";
+import { DEFAULT_LISTEN, PLATFORMS, type Platform } from "./cmdline.js";
 import { ImageBuildError } from "./errors.js";
 import { extractDeb, extractTgz, fetchDebs, fetchNpmTarball } from "./fetch.js";
 import { planModules } from "./modules.js";
@@ -187,7 +187,11 @@ new Command("build:image")
   )
   .option("--repo <dir>", "repository root", process.cwd())
   .option("--platforms <list>", "kernel command lines to produce", PLATFORMS.join(","))
-  .option("--listen <host:port>", "enclave listen address inside the guest", "0.0.0.0:7000")
+  .option(
+    "--listen <host:port>",
+    "enclave listen address inside the guest (the Nitro image: this port, on vsock)",
+    DEFAULT_LISTEN,
+  )
   .option("--ip <cidr>", "eth0 address for sim/sev-snp ('' for none)", "10.0.2.15/24")
   .option("--ovmf <file>", "AmdSev OVMF build for the SEV-SNP measurement (measured direct boot)")
   .option("--vcpus <n>", "vCPUs of the SEV-SNP guest", "1")

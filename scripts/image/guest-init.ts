@@ -4,13 +4,14 @@
  * needs (mount, finit_module, network ioctls, reboot) go through koffi, the FFI the enclave
  * already ships for /dev/nsm. Everything it decides comes from the measured kernel command line:
  *   cleanroom.platform=sim|sev-snp|nitro   passed to the enclave as --platform (required)
- *   cleanroom.listen=HOST:PORT             passed as --listen (default 0.0.0.0:7000)
+ *   cleanroom.listen=HOST:PORT|vsock:PORT  passed as --listen (default 0.0.0.0:7000; a Nitro
+ *                                          image always carries vsock:PORT, its only way out)
  *   cleanroom.ip=A.B.C.D/N                 static IPv4 address for eth0 (optional)
  */
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import koffi from "koffi";
-import { cleanroomArgs, PLATFORMS, type Platform } from "./cmdline.js";
+import { cleanroomArgs, DEFAULT_LISTEN, PLATFORMS, type Platform } from "./cmdline.js";
 
 const ROOT = "/opt/cleanroom";
 
@@ -137,7 +138,7 @@ function main(): void {
   mount("configfs", "/sys/kernel/config", MS_NOSUID | MS_NODEV | MS_NOEXEC);
   configureNetwork(args.get("cleanroom.ip"));
 
-  const listen = args.get("cleanroom.listen") ?? "0.0.0.0:7000";
+  const listen = args.get("cleanroom.listen") ?? DEFAULT_LISTEN;
   log(`starting enclave, platform ${platform}, listen ${listen}`);
   const child = spawn(process.execPath, [`${ROOT}/main.js`, "--listen", listen, "--platform", platform], {
     stdio: "inherit",

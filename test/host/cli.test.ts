@@ -49,6 +49,12 @@ describe("command line", () => {
     expect(parseHostPort("127.0.0.1:8080")).toEqual({ host: "127.0.0.1", port: 8080 });
     expect(parseHostPort("[::1]:443")).toEqual({ host: "::1", port: 443 });
     expect(parseEnclaveAddress("unix:/run/enclave.sock")).toEqual({ socketPath: "/run/enclave.sock" });
+    expect(parseEnclaveAddress("vsock:16:7000")).toEqual({
+      socket: { family: "vsock", cid: 16, port: 7000 },
+    });
+    for (const bad of ["vsock:7000", "vsock:016:7000", "vsock:16:4294967296", "vsock:16:-1", "vsock::7000"]) {
+      expect(() => parseEnclaveAddress(bad), bad).toThrow();
+    }
     for (const bad of ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "a:b:c", ":80"]) {
       expect(() => parseHostPort(bad), bad).toThrow();
     }

@@ -89,6 +89,9 @@ describe("image assembly", () => {
     const parsed = parseEif(eif);
     expect(new TextDecoder().decode(parsed.cmdline)).toBe(images.nitro!.cmdline);
     expect(images.nitro!.cmdline).toContain("cleanroom.platform=nitro");
+    // The measured line the manifest records: a Nitro enclave listens on vsock and has no eth0.
+    expect(images.nitro!.cmdline).toContain("cleanroom.listen=vsock:7000");
+    expect(images.nitro!.cmdline).not.toContain("cleanroom.ip=");
     expect(parsed.ramdisks[0]).toEqual(artifacts.find((x) => x.name === "initramfs.cpio")!.data);
   });
 
