@@ -1,6 +1,6 @@
 /**
- * The enclave process: `node dist/enclave/main.js --listen 127.0.0.1:7001|/path/sock
- * --platform sim|sev-snp|nitro [--sim-dir DIR] [--memory-limit 4GB] [--threads N] [--spill]`.
+ * The enclave process: `node dist/enclave/main.js --listen 127.0.0.1:7001|/path/sock|vsock:7000
+ * --platform sim|sev-snp|nitro [--sim-dir DIR] [--memory-limit 4GB] [--threads N] [--spill] [--compress]`.
  * Providers are imported only for the platform asked for, so a hardware image never loads the
  * simulator.
  */
@@ -16,6 +16,7 @@ interface Options {
   memoryLimit?: string;
   threads?: number;
   spill?: boolean;
+  compress?: boolean;
 }
 
 async function provider(o: Options): Promise<EvidenceProvider> {
@@ -37,7 +38,10 @@ function threads(text: string): number {
 
 async function main(argv: string[]): Promise<void> {
   const o = new Command("cleanroom-enclave")
-    .requiredOption("--listen <address>", "host:port or /path/to/unix.sock")
+    .requiredOption(
+      "--listen <address>",
+      "host:port, /path/to/unix.sock, or vsock:PORT (any CID; a Nitro enclave's only way out)",
+    )
     .addOption(
       new Option("--platform <name>", "evidence source")
         .choices(["sim", "sev-snp", "nitro"])
@@ -47,6 +51,7 @@ async function main(argv: string[]): Promise<void> {
     .option("--memory-limit <size>", "DuckDB memory limit, e.g. 4GB")
     .option("--threads <n>", "DuckDB worker threads", threads)
     .option("--spill", "let DuckDB spill past --memory-limit into the in-memory scratch directory")
+    .option("--compress", "keep tables in DuckDB's compressed in-memory storage (docs/INGEST.md)")
     .parse(argv)
     .opts<Options>();
   const address = parseListen(o.listen);
@@ -56,6 +61,7 @@ async function main(argv: string[]): Promise<void> {
       ...(o.memoryLimit ? { memoryLimit: o.memoryLimit } : {}),
       ...(o.threads ? { threads: o.threads } : {}),
       ...(o.spill ? { spill: true } : {}),
+      ...(o.compress ? { compress: true } : {}),
     },
   });
   const served = await listen(enclave, address);

@@ -1,22 +1,21 @@
 /**
  * Loads one dataset's decrypted bytes into a DuckDB table named by the dataset id, typed exactly
- * as the contract declares, without the plaintext touching persistent storage: CSV flows through
- * a named pipe (bytes live only in kernel pipe buffers), Parquet (which needs seeking) through a
- * 0600 file on the engine's memory filesystem that is deleted as soon as it is read. The table is
- * built under a staging name in a transaction and renamed only when every check passed, so a
- * refused load leaves nothing behind. Choice and measurements: docs/INGEST.md.
+ * as the contract declares, without the plaintext touching persistent storage: CSV in
+ * record-aligned segments, each a 0600 file on the engine's memory filesystem parsed while the
+ * next is decrypted and deleted once read; Parquet (which needs seeking) as one such file. The
+ * table is built under a staging name and renamed only when every check passed (dropped on any
+ * failure), so a refused load leaves nothing behind. Choice and measurements: docs/INGEST.md.
  */
-import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { constants } from "node:fs";
 import { open, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { isCleanroomError, UsageError } from "../../attestation/errors.js";
 import type { Column, Dataset } from "../../protocol/contract/types.js";
 import { checkHeader } from "./csv-header.js";
+import { csvSegments } from "./csv-segments.js";
 import { quoteIdent, type SqlEngine, sqlString } from "./engine.js";
 import { IngestError, IngestFailedError } from "./errors.js";
 
@@ -24,11 +23,11 @@ export interface IngestOptions {
   /** "refuse-all" (default): any bad row refuses the whole load. "reject": skip and count bad rows. */
   mode?: "refuse-all" | "reject";
   /**
-   * How decrypted CSV reaches DuckDB. "file" (default): a 0600 file in the engine's in-memory
-   * scratch directory, read by all DuckDB threads, deleted right after the load. "pipe": a named
-   * pipe, so the plaintext never exists whole outside DuckDB, read by one thread (slower).
+   * CSV is loaded in record-aligned segments of about this many bytes, each a 0600 file in the
+   * engine's in-memory scratch directory parsed on all DuckDB threads while the next is being
+   * decrypted; at most two exist at once. Default 64 MiB.
    */
-  csvVia?: "file" | "pipe";
+  segmentBytes?: number;
 }
 
 /** What the owner learns about its own load; counts only, no values. */
@@ -79,7 +78,6 @@ export async function ingestDataset(
   const staging = `__staging_${dataset.id}_${randomUUID().replaceAll("-", "")}`;
   const conn = await engine.connect();
   try {
-    await conn.run("BEGIN TRANSACTION");
     try {
       const rejected =
         dataset.format === "csv"
@@ -87,11 +85,10 @@ export async function ingestDataset(
           : await loadParquet(engine, conn, dataset, staging, source);
       const report = await qualityReport(conn, dataset, staging, rejected);
       await conn.run(`ALTER TABLE ${quoteIdent(staging)} RENAME TO ${quoteIdent(dataset.id)}`);
-      await conn.run("COMMIT");
       engine.datasets.set(dataset.id, dataset);
       return report;
     } catch (e) {
-      await conn.run("ROLLBACK").catch(() => undefined);
+      await conn.run(`DROP TABLE IF EXISTS ${quoteIdent(staging)}`).catch(() => undefined);
       throw isCleanroomError(e) ? e : new IngestFailedError("ingest: load failed", { cause: e });
     }
   } finally {
@@ -111,119 +108,123 @@ async function loadCsv(
   source: Readable,
   options: IngestOptions,
 ): Promise<number> {
-  const mode = options.mode ?? "refuse-all";
-  const path = join(engine.scratchDir, `${staging}.csv`);
-  const rejects = `${staging}_rejects`;
-  const load = () =>
-    conn.run(
-      `CREATE TABLE ${quoteIdent(staging)} AS SELECT * FROM read_csv(${sqlString(path)}, ` +
-        `header = true, auto_detect = false, delim = ',', quote = '"', escape = '"', ` +
-        `columns = ${columnSpec(dataset.columns)}, store_rejects = true, ` +
-        `rejects_table = ${sqlString(rejects)}, rejects_scan = ${sqlString(`${rejects}_scan`)})`,
-    );
-  try {
-    if ((options.csvVia ?? "file") === "file") {
-      await writeScratch(path, checkHeader(source, dataset.columns));
-      await load();
-    } else {
-      await loadThroughPipe(path, load, checkHeader(source, dataset.columns));
-    }
-
-    const first = await conn.runAndReadAll(
-      `SELECT count(DISTINCT line)::BIGINT, min(line)::BIGINT, ` +
-        `arg_min(column_name, line) FROM ${quoteIdent(rejects)}`,
-    );
-    const [count, line, column] = first.getRows()[0] ?? [];
-    const rejected = Number(count ?? 0);
-    await conn.run(`DROP TABLE ${quoteIdent(rejects)}`);
-    await conn.run(`DROP TABLE ${quoteIdent(`${rejects}_scan`)}`);
-    if (rejected > 0 && mode === "refuse-all") {
-      const name = dataset.columns.find((c) => c.name === column)?.name;
-      // The header is line 1, so data row n is line n + 1.
-      throw new IngestError(
-        name
-          ? `ingest: row ${Number(line) - 1} column ${name} does not match its type`
-          : "ingest: malformed row",
-        { row: Number(line) - 1, ...(name ? { column: name } : {}) },
+  const refuseAll = (options.mode ?? "refuse-all") === "refuse-all";
+  const columns = dataset.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(", ");
+  await conn.run(`CREATE TABLE ${quoteIdent(staging)} (${columns})`);
+  let rowsBefore = 0;
+  let rejected = 0;
+  const loadSegment = async (path: string, first: boolean): Promise<void> => {
+    try {
+      const rejects = `${staging}_rejects`;
+      const inserted = await conn.run(
+        `INSERT INTO ${quoteIdent(staging)} SELECT * FROM read_csv(${sqlString(path)}, ` +
+          `header = ${first}, auto_detect = false, delim = ',', quote = '"', escape = '"', ` +
+          `columns = ${columnSpec(dataset.columns)}, store_rejects = true, ` +
+          `rejects_table = ${sqlString(rejects)}, rejects_scan = ${sqlString(`${rejects}_scan`)})`,
       );
+      const bad = await takeRejects(conn, rejects);
+      if (bad.lines > 0 && refuseAll) {
+        const name = dataset.columns.find((c) => c.name === bad.column)?.name;
+        // Line 1 of the first segment is the header; data row n is line n + 1 there.
+        const row = rowsBefore + bad.firstLine - (first ? 1 : 0);
+        throw new IngestError(
+          name ? `ingest: row ${row} column ${name} does not match its type` : "ingest: malformed row",
+          { row, ...(name ? { column: name } : {}) },
+        );
+      }
+      await engine.compact(conn);
+      rowsBefore += inserted.rowsChanged + bad.lines;
+      rejected += bad.lines;
+    } finally {
+      await unlink(path).catch(() => undefined);
     }
-    return rejected;
-  } finally {
-    await unlink(path).catch(() => undefined);
+  };
+
+  // Segment n + 1 is decrypted and written while DuckDB parses segment n, so at most two
+  // segments exist in the scratch directory. A load failure is reported only after the whole
+  // source has been read, so a swapped ciphertext (digest checked at its end, load.ts) is
+  // reported as such and never as facts about its rows.
+  let loading: Promise<void> | undefined;
+  let failure: unknown;
+  let index = 0;
+  try {
+    for await (const parts of csvSegments(
+      sourceFailures(checkHeader(source, dataset.columns)),
+      segmentBytes(options),
+    )) {
+      if (failure !== undefined) continue;
+      const path = join(engine.scratchDir, `${staging}_${index}.csv`);
+      await writeSegment(path, parts);
+      failure = loading && (await failureOf(loading));
+      if (failure !== undefined) {
+        await unlink(path).catch(() => undefined);
+        continue;
+      }
+      loading = loadSegment(path, index === 0);
+      loading.catch(() => undefined); // awaited below; this only marks it handled meanwhile
+      index++;
+    }
+    failure ??= loading && (await failureOf(loading));
+  } catch (e) {
+    if (loading) await failureOf(loading);
+    throw e;
+  }
+  if (failure !== undefined) throw failure;
+  return rejected;
+}
+
+const SEGMENT_BYTES = 64 << 20;
+
+function segmentBytes(options: IngestOptions): number {
+  const n = options.segmentBytes ?? SEGMENT_BYTES;
+  if (!Number.isInteger(n) || n < 1) throw new UsageError("ingest: segmentBytes");
+  return n;
+}
+
+async function failureOf(p: Promise<void>): Promise<unknown> {
+  try {
+    await p;
+    return undefined;
+  } catch (e) {
+    return e;
   }
 }
 
-/**
- * Writes the whole source to a new 0600 file, coalescing the 64 KiB decrypted chunks into large
- * writes (tmpfs copies are cheap; syscalls and stream plumbing per chunk are not). A source
- * failure (e.g. decryption) fails the load.
- */
-async function writeScratch(path: string, chunks: AsyncIterable<Uint8Array>): Promise<void> {
-  const handle = await open(path, "wx", 0o600);
-  const buffer = Buffer.allocUnsafe(WRITE_BYTES);
-  let used = 0;
+/** Rejected lines of the last read_csv (first line and its column), then drops its reject tables. */
+async function takeRejects(
+  conn: DuckDBConnection,
+  rejects: string,
+): Promise<{ lines: number; firstLine: number; column: unknown }> {
+  const r = await conn.runAndReadAll(
+    `SELECT count(DISTINCT line)::BIGINT, min(line)::BIGINT, ` +
+      `arg_min(column_name, line) FROM ${quoteIdent(rejects)}`,
+  );
+  const [lines, firstLine, column] = r.getRows()[0] ?? [];
+  await conn.run(`DROP TABLE ${quoteIdent(rejects)}`);
+  await conn.run(`DROP TABLE ${quoteIdent(`${rejects}_scan`)}`);
+  return { lines: Number(lines ?? 0), firstLine: Number(firstLine ?? 0), column };
+}
+
+/** A failing source (e.g. decryption) fails the load as such; header refusals pass unchanged. */
+async function* sourceFailures(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
   try {
-    for await (const chunk of chunks) {
-      if (used + chunk.length > buffer.length) {
-        await handle.write(buffer, 0, used);
-        used = 0;
-      }
-      if (chunk.length >= buffer.length) await handle.write(chunk);
-      else {
-        buffer.set(chunk, used);
-        used += chunk.length;
-      }
-    }
-    if (used) await handle.write(buffer, 0, used);
+    yield* chunks;
   } catch (e) {
     throw isCleanroomError(e) ? e : new IngestFailedError("ingest: source stream failed", { cause: e });
+  }
+}
+
+/** One segment into a new 0600 file with a single gathered write (tmpfs copies are cheap). */
+async function writeSegment(path: string, parts: Uint8Array[]): Promise<void> {
+  const handle = await open(path, "wx", 0o600);
+  try {
+    await handle.writev(parts);
+  } catch (e) {
+    await unlink(path).catch(() => undefined);
+    throw e;
   } finally {
     await handle.close();
   }
-}
-
-const WRITE_BYTES = 4 << 20;
-
-async function loadThroughPipe(
-  fifo: string,
-  load: () => Promise<unknown>,
-  chunks: AsyncIterable<Uint8Array>,
-): Promise<void> {
-  const made = spawnSync("mkfifo", ["-m", "600", fifo]);
-  if (made.status !== 0) throw new IngestFailedError("ingest: cannot create pipe");
-  const feed = feedPipe(fifo, chunks);
-  const [loaded, fed] = await Promise.allSettled([load(), feed.done]);
-  if (loaded.status === "rejected") await feed.unblock();
-  await feed.done.catch(() => undefined);
-  // A header refusal or a source failure (e.g. decryption) truncates the pipe: it wins.
-  if (fed.status === "rejected") throw fed.reason;
-  if (loaded.status === "rejected") throw loaded.reason;
-}
-
-/**
- * Writes `chunks` into the pipe. Opening a pipe for writing blocks until a reader opens it; if
- * DuckDB fails before opening, `unblock` opens and closes the read end so the writer is freed
- * (and then fails with EPIPE).
- */
-function feedPipe(
-  fifo: string,
-  chunks: AsyncIterable<Uint8Array>,
-): {
-  done: Promise<void>;
-  unblock: () => Promise<void>;
-} {
-  let opened = false;
-  const done = (async () => {
-    const handle = await open(fifo, constants.O_WRONLY);
-    opened = true;
-    await pipeline(Readable.from(chunks), handle.createWriteStream());
-  })();
-  const unblock = async () => {
-    if (opened) return;
-    const reader = await open(fifo, constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined);
-    await reader?.close();
-  };
-  return { done, unblock };
 }
 
 /** Parquet column types accepted for each contract type (lossless reads). */
@@ -268,6 +269,7 @@ async function loadParquet(
       .map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`)
       .join(", ");
     await conn.run(`CREATE TABLE ${quoteIdent(staging)} AS SELECT ${select} FROM ${scan}`);
+    await engine.compact(conn);
     return 0;
   } finally {
     await unlink(file).catch(() => undefined);

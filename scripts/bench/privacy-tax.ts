@@ -181,17 +181,28 @@ export async function runEnclave(
   }
 }
 
-/** Plain first, then the clean room, each with the whole machine to itself. */
+/**
+ * Plain, then the clean room, each with the whole machine to itself; `rounds` times, keeping each
+ * side's fastest run (this shared 2-vCPU machine moves single runs by ±20 %).
+ */
 export async function benchPrivacyTax(
   files: DataFile[],
   rowsPerParty: number,
   s: EngineSettings,
   workDir: string,
   progress?: (stage: string) => void,
+  rounds = 2,
 ): Promise<TaxResult> {
-  progress?.("plain DuckDB: read_csv + query");
-  const plain = await runPlain(files, s);
-  const enclave = await runEnclave(files, s, workDir, progress);
+  let plain: PlainRun | undefined;
+  let enclave: EnclaveRun | undefined;
+  for (let r = 1; r <= rounds; r++) {
+    progress?.(`round ${r}/${rounds}: plain DuckDB: read_csv + query`);
+    const p = await runPlain(files, s);
+    const e = await runEnclave(files, s, workDir, progress);
+    if (!plain || p.totalS < plain.totalS) plain = p;
+    if (!enclave || e.totalS < enclave.totalS) enclave = e;
+  }
+  if (!plain || !enclave) throw new RangeError("bench: rounds must be at least 1");
   const { rows: plainRows, ...plainTimes } = plain;
   const { rows: enclaveRows, ...enclaveTimes } = enclave;
   // Groups under k are suppressed in the clean room; every released row must be plain DuckDB's.

@@ -113,7 +113,7 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
   }, 500);
   const enclave = await Enclave.start({
     provider: await createSimProvider({ dir: simDir }),
-    engineOptions: { memoryLimit, threads: 2, spill: true, queryTimeoutMs: 24 * 3600_000 },
+    engineOptions: { memoryLimit, threads: 2, spill: true, compress: true, queryTimeoutMs: 24 * 3600_000 },
   });
   try {
     const parties = await admitParties(enclave);

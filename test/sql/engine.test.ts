@@ -55,6 +55,22 @@ describe("engine lockdown", () => {
     await expect(engine.connection.run(sql)).rejects.toThrow(/permission|locked|disabled/i);
   });
 
+  it("locks a compressed-storage engine the same way, with its tables in the compressed database", async () => {
+    const compressed = await openEngine({ memoryLimit: "256MB", threads: 1, compress: true });
+    try {
+      for (const [, sql] of refused) {
+        await expect(compressed.connection.run(sql)).rejects.toThrow(/permission|locked|disabled/i);
+      }
+      const conn = await compressed.connect();
+      await conn.run("CREATE TABLE t AS SELECT 1 AS x");
+      const r = await conn.runAndReadAll("SELECT database_name FROM duckdb_tables() WHERE table_name = 't'");
+      expect(r.getRows()).toEqual([["tables"]]);
+      conn.closeSync();
+    } finally {
+      compressed.close();
+    }
+  });
+
   it("still has configuration unchanged after the refused statements", async () => {
     expect(await setting("enable_external_access")).toBe("false");
     expect(await setting("threads")).toBe("1");

@@ -27,9 +27,13 @@ async function scratchEntries(): Promise<string[]> {
 
 const header = "id,age,joined,score\n";
 
-describe.each(["file", "pipe"] as const)("ingest CSV through a %s", (csvVia) => {
+// 1-byte segments put a cut after every record: each one is loaded from its own file.
+describe.each([
+  ["one segment", undefined],
+  ["a segment per record", 1],
+] as const)("ingest CSV in %s", (_name, segmentBytes) => {
   const ingest = (ds: typeof people, src: Readable, o: IngestOptions = {}) =>
-    ingestDataset(engine, ds, src, { csvVia, ...o });
+    ingestDataset(engine, ds, src, { ...(segmentBytes ? { segmentBytes } : {}), ...o });
 
   it("loads typed rows and reports quality, leaving no file behind", async () => {
     const csv = `${header}${hex(1)},30,2024-01-02,1.5\n${hex(1)},,2024-01-03,2\nNOTHEX,41,2024-02-01,\n`;

@@ -15,15 +15,6 @@ import {
 } from "./usecases.js";
 
 const data = useCaseCsv();
-let engine: SqlEngine;
-beforeAll(async () => {
-  engine = await openEngine();
-  const p = await ingestDataset(engine, purchases, csvStream(data.purchases, 65536));
-  const e = await ingestDataset(engine, exposures, csvStream(data.exposures, 65536));
-  expect(p.identity.invalidFormat).toBe(0);
-  expect(e.identity.duplicates).toBeGreaterThan(0); // several exposures per person
-});
-afterAll(() => engine.close());
 
 /** Ground truth computed in JS from the CSV text, independent of the engine. */
 function overlapBySegment(): Map<string, { users: Set<string>; overlap: Set<string> }> {
@@ -45,7 +36,26 @@ function overlapBySegment(): Map<string, { users: Set<string>; overlap: Set<stri
   return out;
 }
 
-describe("use-case queries (k = 50)", () => {
+// Compressed storage is loaded in small segments, each compressed as it lands.
+describe.each([
+  ["row storage", false, undefined],
+  ["compressed storage", true, 100_000],
+] as const)("use-case queries (k = 50), %s", (_name, compress, segmentBytes) => {
+  let engine: SqlEngine;
+  beforeAll(async () => {
+    engine = await openEngine({ compress });
+    const o = segmentBytes ? { segmentBytes } : {};
+    const p = await ingestDataset(engine, purchases, csvStream(data.purchases, 65536), o);
+    const e = await ingestDataset(engine, exposures, csvStream(data.exposures, 65536), o);
+    expect(p.identity.invalidFormat).toBe(0);
+    expect(e.identity.duplicates).toBeGreaterThan(0); // several exposures per person
+    const stored = await engine.connection.runAndReadAll(
+      `SELECT count(*) FILTER (WHERE compression <> 'Uncompressed') > 0 FROM pragma_storage_info('${exposures.id}')`,
+    );
+    expect(stored.getRows()).toEqual([[compress]]);
+  });
+  afterAll(() => engine.close());
+
   it("closed-loop: exposed users convert more than control users", async () => {
     const r = await runApprovedQuery(engine, closedLoop, { campaign: "spring24" });
     expect(r.columns.map((c) => c.name)).toEqual(["arm", "users", "converters", "conversion_rate"]);
