@@ -118,6 +118,8 @@ export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine
       allow_community_extensions: "false",
       allow_unsigned_extensions: "false",
       allow_persistent_secrets: "false",
+      // Ingest reads each scratch file once; caching their contents would only hold plaintext.
+      enable_external_file_cache: "false",
       memory_limit: memoryLimit,
       threads: String(threads),
       // Empty disables spilling entirely; otherwise spill stays in the memory-backed directory.

@@ -1,8 +1,9 @@
 /**
  * Loads one dataset's decrypted bytes into a DuckDB table named by the dataset id, typed exactly
  * as the contract declares, without the plaintext touching persistent storage: CSV in
- * record-aligned segments, each a 0600 file on the engine's memory filesystem parsed while the
- * next is decrypted and deleted once read; Parquet (which needs seeking) as one such file. The
+ * record-aligned segments, each in a 0600 file on the engine's memory filesystem parsed while the
+ * next is decrypted (segment-files.ts), all deleted when the load ends; Parquet (which needs
+ * seeking) as one such file. The
  * table is built under a staging name and renamed only when every check passed (dropped on any
  * failure), so a refused load leaves nothing behind. Choice and measurements: docs/INGEST.md.
  */
@@ -18,6 +19,7 @@ import { checkHeader } from "./csv-header.js";
 import { csvSegments } from "./csv-segments.js";
 import { quoteIdent, type SqlEngine, sqlString } from "./engine.js";
 import { IngestError, IngestFailedError } from "./errors.js";
+import { SegmentFiles } from "./segment-files.js";
 
 export interface IngestOptions {
   /** "refuse-all" (default): any bad row refuses the whole load. "reject": skip and count bad rows. */
@@ -113,6 +115,7 @@ async function loadCsv(
   await conn.run(`CREATE TABLE ${quoteIdent(staging)} (${columns})`);
   let rowsBefore = 0;
   let rejected = 0;
+  const files = new SegmentFiles(engine.scratchDir, staging);
   const loadSegment = async (path: string, first: boolean): Promise<void> => {
     try {
       const rejects = `${staging}_rejects`;
@@ -136,7 +139,7 @@ async function loadCsv(
       rowsBefore += inserted.rowsChanged + bad.lines;
       rejected += bad.lines;
     } finally {
-      await unlink(path).catch(() => undefined);
+      files.release(path);
     }
   };
 
@@ -153,13 +156,9 @@ async function loadCsv(
       segmentBytes(options),
     )) {
       if (failure !== undefined) continue;
-      const path = join(engine.scratchDir, `${staging}_${index}.csv`);
-      await writeSegment(path, parts);
+      const path = await files.write(index, parts);
       failure = loading && (await failureOf(loading));
-      if (failure !== undefined) {
-        await unlink(path).catch(() => undefined);
-        continue;
-      }
+      if (failure !== undefined) continue;
       loading = loadSegment(path, index === 0);
       loading.catch(() => undefined); // awaited below; this only marks it handled meanwhile
       index++;
@@ -168,6 +167,8 @@ async function loadCsv(
   } catch (e) {
     if (loading) await failureOf(loading);
     throw e;
+  } finally {
+    await files.removeAll();
   }
   if (failure !== undefined) throw failure;
   return rejected;
@@ -211,19 +212,6 @@ async function* sourceFailures(chunks: AsyncIterable<Uint8Array>): AsyncGenerato
     yield* chunks;
   } catch (e) {
     throw isCleanroomError(e) ? e : new IngestFailedError("ingest: source stream failed", { cause: e });
-  }
-}
-
-/** One segment into a new 0600 file with a single gathered write (tmpfs copies are cheap). */
-async function writeSegment(path: string, parts: Uint8Array[]): Promise<void> {
-  const handle = await open(path, "wx", 0o600);
-  try {
-    await handle.writev(parts);
-  } catch (e) {
-    await unlink(path).catch(() => undefined);
-    throw e;
-  } finally {
-    await handle.close();
   }
 }
 

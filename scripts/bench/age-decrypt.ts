@@ -13,7 +13,7 @@ import { generateIdentity, identityToRecipient } from "../../protocol/age/keys.j
 import { CHUNK_BYTES, decryptStream, encryptBytes } from "../../protocol/age/stream-node.js";
 
 const TAG_BYTES = 16;
-const ROUNDS = 5;
+const ROUNDS = 10;
 
 /** Input as a file stream delivers it: 64 KiB pieces, not aligned to sealed 64 KiB + 16 chunks. */
 function* filePieces(bytes: Uint8Array): Generator<Uint8Array> {
