@@ -120,6 +120,8 @@ export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine
       allow_persistent_secrets: "false",
       // Ingest reads each scratch file once; caching their contents would only hold plaintext.
       enable_external_file_cache: "false",
+      // Tables are sets: keeping rows in file order costs loads ~30 % of their CPU and memory.
+      preserve_insertion_order: "false",
       memory_limit: memoryLimit,
       threads: String(threads),
       // Empty disables spilling entirely; otherwise spill stays in the memory-backed directory.

@@ -3,11 +3,13 @@
  * unix socket and a host process relaying to it). The same grant + streaming ingest of the same
  * files, once through the host (partner SDK: upload to the host's store, then POST /grants,
  * which relays the grant and streams the stored blob to the enclave) and once straight to the
- * enclave's socket (the host's own HTTP client, no host process in between). Each path gets a
- * fresh stack, two rounds each. The direct run also reads the enclave process's peak RSS (VmHWM).
+ * enclave's socket (the host's own HTTP client in a process of its own, scripts/bench/direct-send.ts,
+ * no host process in between). Each path gets a fresh stack, two rounds each. The direct run also reads the enclave process's peak RSS (VmHWM).
  */
-import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { grant, uploadFile } from "../../client/node/index.js";
 import { EnclaveClient, expectOk } from "../../host/enclave-client.js";
 import { type PartyId, startCollaboration } from "../demo/flow.js";
@@ -36,6 +38,14 @@ export interface RelayResult {
     /** (peak − base) per million rows loaded. */
     peakMBPerMillionRows: number;
   };
+}
+
+/** Streams one ciphertext to the enclave from a process of its own; the seconds it measured. */
+function sendDirect(socket: string, dataset: string, digest: string, file: string): number {
+  const script = fileURLToPath(new URL("./direct-send.js", import.meta.url));
+  const run = spawnSync(process.execPath, [script, socket, dataset, digest, file], { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`bench: direct sender failed (${run.status})`);
+  return (JSON.parse(run.stdout) as { seconds: number }).seconds;
 }
 
 /** The enclave child of a stack, found by its unique socket path on its command line. */
@@ -92,10 +102,8 @@ async function direct(files: DataFile[], dir: string, memoryLimit: string) {
       grantS += await seconds(async () => {
         const req = await client.seal("grant", { dataset: f.dataset, ciphertextDigest: ct.digest }, attested);
         expectOk(await enclave.postJson("/v1/requests", { jwe: req.jwe }));
-        const path = `/v1/datasets/${f.dataset}/ingest`;
-        const stream = createReadStream(ct.path, { highWaterMark: 1 << 16 });
-        expectOk(await enclave.postStream(path, { digest: ct.digest }, stream, ct.bytes));
       });
+      grantS += sendDirect(stack.enclaveSocket, f.dataset, ct.digest, ct.path);
       rows += f.rows;
       rmSync(ct.path, { force: true });
     }

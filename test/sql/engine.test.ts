@@ -22,6 +22,7 @@ describe("engine lockdown", () => {
     expect(await setting("autoload_known_extensions")).toBe("false");
     expect(await setting("allow_community_extensions")).toBe("false");
     expect(await setting("enable_external_file_cache")).toBe("false");
+    expect(await setting("preserve_insertion_order")).toBe("false");
     expect(await setting("threads")).toBe("1");
     expect(await setting("temp_directory")).toBe("");
     expect(await setting("memory_limit")).toMatch(/^2[0-9.]+ MiB$/);
