@@ -1,10 +1,11 @@
 /**
  * The scale run: two parties × 50M rows (by default), generated and age-encrypted straight to
  * ciphertext files (the plaintext is never written), loaded into an in-process Enclave and
- * joined on the hashed id by the approved audience-overlap query. DuckDB gets a memory limit and
- * `spill: true`, so operators past it spill to <scratch>/spill on /dev/shm: memory-backed and,
- * in this DuckDB build, NOT encrypted by DuckDB (docs/INGEST.md); inside a CVM that memory is
- * encrypted by the hardware. Sizes are reduced, with a message, when disk or memory is short.
+ * joined on the hashed id by the approved audience-overlap query. Tables are kept compressed
+ * (`compress: true`); DuckDB gets a memory limit and `spill: true`, so operators past it spill
+ * to <scratch>/spill on /dev/shm: memory-backed and, in this DuckDB build, NOT encrypted by
+ * DuckDB (docs/INGEST.md); inside a CVM that memory is encrypted by the hardware. Sizes are
+ * reduced, with a message, when the disk is short.
  */
 import { createReadStream, mkdtempSync, rmSync, statfsSync } from "node:fs";
 import { join } from "node:path";
