@@ -168,5 +168,10 @@ describe("fd sockets over AF_VSOCK", () => {
     expect(openFds()).toBe(before);
   });
 
-  it.skipIf(hasVsock)("is skipped: this kernel has no AF_VSOCK (socket() gave EAFNOSUPPORT)", () => {});
+  it.skipIf(hasVsock)("reports a kernel without AF_VSOCK as unsupported, for connects too", async () => {
+    await expect(connectSocket({ family: "vsock", cid: 3, port: 7000 })).rejects.toMatchObject({
+      code: "ERR_TRANSPORT",
+      reason: "unsupported",
+    });
+  });
 });
