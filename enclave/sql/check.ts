@@ -5,10 +5,10 @@
  */
 import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
 import { type AstNode, isNode, type ParsedSql, parseSql, walk } from "./ast.js";
-import { openEngine, quoteIdent, type SqlEngine } from "./engine.js";
+import { openEngine, type SqlEngine } from "./engine.js";
 import { QueryCheckError } from "./errors.js";
 import { HIDDEN_PREFIX } from "./hidden.js";
-import { checkDatasetShape } from "./ingest.js";
+import { checkDatasetShape, createTypedTable } from "./ingest.js";
 import { planQuery } from "./policy.js";
 
 /** A base-table reference in the top-level FROM: the hidden k-counts are computed per reference. */
@@ -269,8 +269,7 @@ export async function checkContractQueries(contract: Contract): Promise<void> {
   try {
     for (const d of contract.datasets) {
       checkDatasetShape(d);
-      const columns = d.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(", ");
-      await engine.connection.run(`CREATE TABLE ${quoteIdent(d.id)} (${columns})`);
+      await createTypedTable(engine.connection, d.id, d.columns);
     }
     for (const query of contract.queries) {
       const plan = await planQuery(engine, await checkApprovedQuery(engine, contract.datasets, query));

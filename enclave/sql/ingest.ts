@@ -3,9 +3,9 @@
  * as the contract declares, without the plaintext touching persistent storage: CSV in
  * record-aligned segments, each in a 0600 file on the engine's memory filesystem parsed while the
  * next is decrypted (segment-files.ts), all deleted when the load ends; Parquet (which needs
- * seeking) as one such file. The
- * table is built under a staging name and renamed only when every check passed (dropped on any
- * failure), so a refused load leaves nothing behind. Choice and measurements: docs/INGEST.md.
+ * seeking) as one such file. The table is built under a staging name and renamed only when every
+ * check passed (dropped on any failure), so a refused load leaves nothing behind. Choice and
+ * measurements: docs/INGEST.md.
  */
 import { randomUUID } from "node:crypto";
 import { open, unlink } from "node:fs/promises";
@@ -98,6 +98,16 @@ export async function ingestDataset(
   }
 }
 
+/** An empty table `name` with exactly the contract's columns and types (names already checked). */
+export async function createTypedTable(
+  conn: DuckDBConnection,
+  name: string,
+  columns: Column[],
+): Promise<void> {
+  const ddl = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(", ");
+  await conn.run(`CREATE TABLE ${quoteIdent(name)} (${ddl})`);
+}
+
 function columnSpec(columns: Column[]): string {
   return `{${columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.type)}`).join(", ")}}`;
 }
@@ -111,8 +121,7 @@ async function loadCsv(
   options: IngestOptions,
 ): Promise<number> {
   const refuseAll = (options.mode ?? "refuse-all") === "refuse-all";
-  const columns = dataset.columns.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(", ");
-  await conn.run(`CREATE TABLE ${quoteIdent(staging)} (${columns})`);
+  await createTypedTable(conn, staging, dataset.columns);
   let rowsBefore = 0;
   let rejected = 0;
   const files = new SegmentFiles(engine.scratchDir, staging);

@@ -33,7 +33,7 @@ export class SegmentFiles {
     try {
       let size = 0;
       for (const p of parts) size += p.length;
-      await handle.writev(parts as Uint8Array[], 0);
+      await handle.writev(parts, 0);
       await handle.truncate(size);
     } finally {
       await handle.close();

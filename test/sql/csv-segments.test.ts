@@ -95,16 +95,16 @@ describe("csvSegments", () => {
   });
 });
 
+const header = "id,age,joined,score\n";
+const rows = (n: number) =>
+  Array.from({ length: n }, (_, i) => `"${hex(i)}",${i},2024-01-01,"${i}.5"\n`).join("");
+
 describe("segmented CSV ingest", () => {
   let engine: SqlEngine;
   beforeEach(async () => {
     engine = await openEngine();
   });
   afterEach(() => engine.close());
-
-  const header = "id,age,joined,score\n";
-  const rows = (n: number) =>
-    Array.from({ length: n }, (_, i) => `"${hex(i)}",${i},2024-01-01,"${i}.5"\n`).join("");
 
   it("loads the same table whatever the segment size, with at most two segment files at once", async () => {
     const text = header + rows(200);
@@ -154,9 +154,7 @@ describe("compressed storage under concurrent loads", () => {
   it("loads two datasets at once, both complete and compressed once the loads are over", async () => {
     const engine = await openEngine({ compress: true });
     try {
-      const rowsOf = (n: number) =>
-        Array.from({ length: n }, (_, i) => `${hex(i)},${i % 90},2024-01-01,${i}\n`).join("");
-      const text = `id,age,joined,score\n${rowsOf(20_000)}`;
+      const text = header + rows(20_000);
       const [a, b] = await Promise.all(
         ["people_a", "people_b"].map((id) =>
           ingestDataset(engine, { ...people, id }, csvStream(text, 65536), { segmentBytes: 100_000 }),
