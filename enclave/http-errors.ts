@@ -15,6 +15,7 @@ const STATUS: Record<string, number> = {
   ERR_QUERY_PARAMETER: 400,
   ERR_INGEST_SCHEMA: 400,
   ERR_INGEST_FAILED: 400,
+  ERR_INGEST_IDENTITY_FORMAT: 400,
   ERR_AGE_FORMAT: 400,
   ERR_AUDIT: 400,
   // Refused by a signature or by the contract's policy.

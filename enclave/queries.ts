@@ -17,6 +17,7 @@ import { cryptoRng, type Rng } from "./dp/random.js";
 import { DatasetNotLoadedError, MaxRunsError, NotPermittedError } from "./errors.js";
 import type { SqlEngine } from "./sql/engine.js";
 import { QueryCheckError } from "./sql/errors.js";
+import { canonicalRows } from "./sql/policy.js";
 import { type QueryResult, resultToCsv, resultToJson, runApprovedQuery } from "./sql/run.js";
 
 export interface QueryOutcome {
@@ -39,7 +40,7 @@ export interface QueryOutcome {
 function noised(result: QueryResult, rng: Rng): QueryResult {
   const { spec, hiddenColumns } = result.dp!;
   const out = applyDp({ columns: [...result.columns, ...hiddenColumns], rows: result.rows }, spec, rng);
-  return { columns: out.columns, rows: out.rows as QueryResult["rows"], groupsSuppressed: 0 };
+  return { columns: out.columns, rows: canonicalRows(out.rows as QueryResult["rows"]), groupsSuppressed: 0 };
 }
 
 export class QueryRunner {
@@ -88,7 +89,7 @@ export class QueryRunner {
     try {
       const exact = await runApprovedQuery(this.engine, query, body.params).catch((e: unknown) => {
         // Admission bound every table to a contract dataset, so an unknown one now is unloaded.
-        if (e instanceof QueryCheckError && e.reason === "unknown table") {
+        if (e instanceof QueryCheckError && e.reason.startsWith("unknown table")) {
           throw new DatasetNotLoadedError("a dataset this query reads is not loaded");
         }
         throw e;

@@ -19,23 +19,36 @@ export class IngestError extends CleanroomError {
   }
 }
 
+/**
+ * A dataset declared `identityFormat: "sha256-hex"` has non-null identities that are not 64
+ * lowercase hex characters (raw emails or phone numbers, uppercase hex, another hash). The message
+ * names the dataset, the column and how many rows, never a value.
+ */
+export class IdentityFormatError extends CleanroomError {
+  static override code = "ERR_INGEST_IDENTITY_FORMAT";
+  readonly dataset: string;
+  readonly column: string;
+  /** Rows whose identity has the wrong format. */
+  readonly rows: number;
+
+  constructor(dataset: string, column: string, rows: number) {
+    super(
+      `ingest: dataset ${dataset} column ${column}: ${rows} row${rows === 1 ? "" : "s"} with an identity ` +
+        "that is not 64 lowercase hex characters (identityFormat sha256-hex); nothing was loaded. " +
+        "Hash the identities first (e.g. cleanroom hash-ids), then upload and grant the new file",
+    );
+    this.dataset = dataset;
+    this.column = column;
+    this.rows = rows;
+  }
+}
+
 /** A load failed for a reason other than its content's schema (stream error, engine failure). */
 export class IngestFailedError extends CleanroomError {
   static override code = "ERR_INGEST_FAILED";
 }
 
-/** An approved query of the contract does not have the accepted shape (docs/QUERY-RULES.md). */
-export class QueryCheckError extends CleanroomError {
-  static override code = "ERR_CONTRACT_QUERY";
-  readonly queryId: string;
-  readonly reason: string;
-
-  constructor(queryId: string, reason: string) {
-    super(`query ${queryId}: ${reason}`);
-    this.queryId = queryId;
-    this.reason = reason;
-  }
-}
+export { QueryCheckError } from "../../protocol/rules/errors.js";
 
 /** A run's parameters are missing, extra or not of their declared type. */
 export class ParameterError extends CleanroomError {

@@ -4,8 +4,9 @@
  * record-aligned segments, each in a 0600 file on the engine's memory filesystem parsed while the
  * next is decrypted (segment-files.ts), all deleted when the load ends; Parquet (which needs
  * seeking) as one such file. The table is built under a staging name and renamed only when every
- * check passed (dropped on any failure), so a refused load leaves nothing behind. Choice and
- * measurements: docs/INGEST.md.
+ * check passed (dropped on any failure), so a refused load leaves nothing behind. Rows without an
+ * identity (NULL or '') are dropped and counted; a "sha256-hex" dataset with any other identity
+ * format is refused. Choice and measurements: docs/INGEST.md.
  */
 import { randomUUID } from "node:crypto";
 import { open, unlink } from "node:fs/promises";
@@ -18,7 +19,7 @@ import type { Column, Dataset } from "../../protocol/contract/types.js";
 import { checkHeader } from "./csv-header.js";
 import { csvSegments } from "./csv-segments.js";
 import { quoteIdent, type SqlEngine, sqlString } from "./engine.js";
-import { IngestError, IngestFailedError } from "./errors.js";
+import { IdentityFormatError, IngestError, IngestFailedError } from "./errors.js";
 import { SegmentFiles } from "./segment-files.js";
 
 export interface IngestOptions {
@@ -35,15 +36,21 @@ export interface IngestOptions {
 /** What the owner learns about its own load; counts only, no values. */
 export interface QualityReport {
   dataset: string;
+  /** Rows in the loaded table. */
   rowsAccepted: number;
   rowsRejected: number;
-  /** Fraction of NULLs per contract column (0 when the table is empty). */
+  /** Rows dropped because their identity is NULL or the empty string (not in the table). */
+  droppedNullIdentity: number;
+  /** Fraction of NULLs per contract column among the loaded rows (0 when the table is empty). */
   nullRate: Record<string, number>;
   identity: {
     column: string;
-    /** Non-null identities that are not 64 lowercase hex characters (null when format is "any"). */
+    /**
+     * Identities that are not 64 lowercase hex characters when the format is "sha256-hex": always
+     * 0 in a report, since any other count refuses the load (IdentityFormatError); null otherwise.
+     */
     invalidFormat: number | null;
-    /** Non-null identity values repeating an earlier row's (rows minus distinct values). */
+    /** Loaded rows repeating an earlier row's identity (rows minus distinct identities). */
     duplicates: number;
   };
 }
@@ -86,6 +93,12 @@ export async function ingestDataset(
           ? await loadCsv(engine, conn, dataset, staging, source, options)
           : await loadParquet(engine, conn, dataset, staging, source);
       const report = await qualityReport(conn, dataset, staging, rejected);
+      const invalid = report.identity.invalidFormat ?? 0;
+      if (invalid > 0) throw new IdentityFormatError(dataset.id, dataset.identityColumn, invalid);
+      if (report.droppedNullIdentity > 0) {
+        await conn.run(`DELETE FROM ${quoteIdent(staging)} WHERE ${missingIdentity(dataset)}`);
+        await engine.compact(conn);
+      }
       await conn.run(`ALTER TABLE ${quoteIdent(staging)} RENAME TO ${quoteIdent(dataset.id)}`);
       engine.datasets.set(dataset.id, dataset);
       return report;
@@ -273,6 +286,17 @@ async function loadParquet(
   }
 }
 
+/** Rows without a person: identity NULL, or the empty string for a text identity. */
+function missingIdentity(dataset: Dataset): string {
+  const id = quoteIdent(dataset.identityColumn);
+  const type = dataset.columns.find((c) => c.name === dataset.identityColumn)?.type;
+  return type === "VARCHAR" ? `(${id} IS NULL OR ${id} = '')` : `(${id} IS NULL)`;
+}
+
+/**
+ * One parallel scan of the staged table: counts over the rows that will be kept (identity present),
+ * the rows to drop (identity missing) and, for "sha256-hex", the kept identities of another format.
+ */
 async function qualityReport(
   conn: DuckDBConnection,
   dataset: Dataset,
@@ -281,15 +305,17 @@ async function qualityReport(
 ): Promise<QualityReport> {
   const id = quoteIdent(dataset.identityColumn);
   const checkFormat = dataset.identityFormat === "sha256-hex";
+  const keep = `FILTER (WHERE NOT ${missingIdentity(dataset)})`;
   const exprs = [
-    "count(*)",
-    ...dataset.columns.map((c) => `count(${quoteIdent(c.name)})`),
+    `count(*) ${keep}`,
+    ...dataset.columns.map((c) => `count(${quoteIdent(c.name)}) ${keep}`),
     // Distinct 64-bit hashes: exact unless two identities collide (~n²/2⁶⁵), and several times
     // faster than hashing the strings into a distinct set.
-    `count(DISTINCT hash(${id}))`,
+    `count(DISTINCT hash(${id})) ${keep}`,
     checkFormat
-      ? `count(*) FILTER (WHERE ${id} IS NOT NULL AND NOT regexp_full_match(CAST(${id} AS VARCHAR), '[0-9a-f]{64}'))`
+      ? `count(*) FILTER (WHERE NOT ${missingIdentity(dataset)} AND NOT regexp_full_match(CAST(${id} AS VARCHAR), '[0-9a-f]{64}'))`
       : "0",
+    `count(*) FILTER (WHERE ${missingIdentity(dataset)})`,
   ];
   const result = await conn.runAndReadAll(
     `SELECT ${exprs.map((e) => `CAST(${e} AS BIGINT)`).join(", ")} FROM ${quoteIdent(table)}`,
@@ -299,17 +325,19 @@ async function qualityReport(
   const nonNull = new Map(dataset.columns.map((c, i) => [c.name, values[i + 1] ?? 0]));
   const distinct = values[dataset.columns.length + 1] ?? 0;
   const invalid = values[dataset.columns.length + 2] ?? 0;
+  const dropped = values[dataset.columns.length + 3] ?? 0;
   return {
     dataset: dataset.id,
     rowsAccepted: rows,
     rowsRejected: rejected,
+    droppedNullIdentity: dropped,
     nullRate: Object.fromEntries(
       dataset.columns.map((c) => [c.name, rows === 0 ? 0 : (rows - (nonNull.get(c.name) ?? 0)) / rows]),
     ),
     identity: {
       column: dataset.identityColumn,
       invalidFormat: checkFormat ? invalid : null,
-      duplicates: (nonNull.get(dataset.identityColumn) ?? 0) - distinct,
+      duplicates: rows - distinct,
     },
   };
 }

@@ -1,18 +1,19 @@
 /**
- * Output policy the enclave applies whatever the SQL says. Aggregate queries are rewritten on the
- * parse tree to carry one hidden count(DISTINCT <alias>.<identity>) per top-level table
- * reference; every output row whose counts fail the k rule is suppressed and the hidden columns
- * never leave. Only allowed column names may be output, under either policy. Under a DP policy
- * (dp-rewrite.ts) contributions are bounded in the SQL, no exact k cut is made, and the rows go
- * to enclave/dp with the spec the plan carries.
+ * Output policy the enclave applies whatever the SQL says. An aggregation query is re-emitted
+ * from its compiled plan with the enclave's own table aliases and one hidden
+ * count(DISTINCT <alias>.<identity>) per table it reads; every output row in which any of those
+ * counts is below k is suppressed, and the hidden columns never leave. A custom query is
+ * rewritten by dp-rewrite.ts (per-person contribution bounds) and its rows go to enclave/dp with
+ * the spec the plan carries. Only scalar outputs of allowed names may leave, under either rule.
  */
 import type { DuckDBConnection, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
+import { SCALAR_OUTPUT_TYPES } from "../../protocol/rules/functions.js";
+import { QueryCheckError } from "../../protocol/rules/errors.js";
 import type { DpSpec } from "../dp/apply.js";
-import { columnRef, functionCall, renderSql } from "./ast.js";
-import type { CheckedQuery, TableUse } from "./check.js";
-import { checkDpSpec, dpSpecOf, rewriteForDp } from "./dp-rewrite.js";
+import { type AstNode, columnRef, functionCall, renderSql, walk } from "./ast.js";
+import type { CheckedQuery } from "./check.js";
+import { checkDpSpec, customSql, dpSpecOf } from "./dp-rewrite.js";
 import type { SqlEngine } from "./engine.js";
-import { QueryCheckError } from "./errors.js";
 import { HIDDEN_PREFIX } from "./hidden.js";
 
 export interface OutputColumn {
@@ -33,29 +34,50 @@ export interface QueryPlan {
   close(): void;
 }
 
+/** The enclave's alias for the table at `index` of an aggregation plan's FROM. */
+const tableAlias = (index: number): string => `${HIDDEN_PREFIX}_t${index}`;
+
 /**
- * The rewrite: under DP, bounded tables and clamped sums first; then the hidden distinct-identity
- * counts appended to the top-level SELECT list (one per reference; under DP only the threshold's).
+ * Re-emits an aggregation query from its checked tree: every table gets the enclave's alias and
+ * every column reference is rewritten to it, so what DuckDB binds is exactly what the plan names;
+ * the hidden distinct-identity counts follow the outputs, one per table.
  */
-async function rewrite(engine: SqlEngine, checked: CheckedQuery): Promise<{ sql: string; counted: number }> {
+async function aggregationSql(engine: SqlEngine, checked: CheckedQuery): Promise<{ sql: string; hidden: number }> {
+  const plan = checked.plan!;
   const parsed = structuredClone(checked.parsed);
-  const dp = checked.query.policy.dp;
-  const counted: TableUse[] = dp
-    ? await rewriteForDp(engine.connection, checked, parsed, dp)
-    : checked.tables;
-  const selectList = parsed.statements![0]!.node.select_list as unknown[];
-  counted.forEach((t, i) => {
-    const ref = columnRef([t.alias, t.dataset.identityColumn]);
-    selectList.push(functionCall("count", [ref], true, `${HIDDEN_PREFIX}_k${i}`));
+  const root = parsed.statements![0]!.node;
+  const outside = () => new QueryCheckError(checked.query.id, "reference outside the compiled plan");
+  // The plan numbered tables in FROM order, left to right: the same walk renames them.
+  let next = 0;
+  walk(root.from_table, (n) => {
+    if (n.type === "BASE_TABLE") n.alias = tableAlias(next++);
   });
-  return { sql: await renderSql(engine.connection, parsed), counted: counted.length };
+  if (next !== plan.tables.length) throw outside();
+  walk(root, (n: AstNode) => {
+    if (n.class !== "COLUMN_REF") return;
+    const names = Array.isArray(n.column_names) ? n.column_names.map((x) => String(x).toLowerCase()) : [];
+    const table = names.length === 2 ? plan.tables.find((t) => t.alias === names[0]) : undefined;
+    const column = table?.dataset.columns.find((c) => c.name.toLowerCase() === names[1]);
+    if (!table || !column) throw outside();
+    n.column_names = [tableAlias(table.index), column.name];
+  });
+  const selectList = root.select_list as unknown[];
+  for (const t of plan.tables) {
+    const ref = columnRef([tableAlias(t.index), t.dataset.identityColumn]);
+    selectList.push(functionCall("count", [ref], true, `${HIDDEN_PREFIX}_k${t.index}`));
+  }
+  return { sql: await renderSql(engine.connection, parsed), hidden: plan.tables.length };
 }
+
+/** "DECIMAL(18,2)" → "DECIMAL": the type family an output column's type name belongs to. */
+const typeFamily = (name: string): string => name.replace(/\(.*\)$/, "");
 
 export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promise<QueryPlan> {
   const { query } = checked;
-  const aggregate = query.policy.kind === "aggregate";
-  const rewritten = aggregate ? await rewrite(engine, checked) : { sql: query.sql, counted: 0 };
-  const { sql } = rewritten;
+  const { sql, hidden } =
+    query.policy.kind === "aggregation"
+      ? await aggregationSql(engine, checked)
+      : await customSql(engine.connection, checked);
   const connection = await engine.connect();
   const close = () => connection.closeSync();
   try {
@@ -66,14 +88,25 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
       // The binder's text is not forwarded: at run time it could describe loaded data.
       throw new QueryCheckError(query.id, "does not bind against the contract's tables");
     }
-    const hidden = rewritten.counted;
     const visible = statement.columnCount - hidden;
     const allowed = new Set(query.policy.allowedColumns);
     const columns: OutputColumn[] = [];
     for (let i = 0; i < visible; i++) {
       const name = statement.columnName(i);
-      if (!allowed.has(name)) throw new QueryCheckError(query.id, "output column not allowed by the policy");
-      columns.push({ name, type: statement.columnType(i).toString() });
+      const type = statement.columnType(i).toString();
+      if (!allowed.has(name)) {
+        throw new QueryCheckError(query.id, `output column ${name} is not in the policy's allowedColumns`);
+      }
+      // What the engine bound, not what the text says: a row struct, list or map never leaves.
+      if (!SCALAR_OUTPUT_TYPES.has(typeFamily(type))) {
+        throw new QueryCheckError(query.id, `output column ${name} is not a scalar (${typeFamily(type)})`);
+      }
+      columns.push({ name, type });
+    }
+    for (let i = visible; i < statement.columnCount; i++) {
+      if (statement.columnType(i).toString() !== "BIGINT") {
+        throw new QueryCheckError(query.id, "hidden count has an unexpected type");
+      }
     }
     const bound = new Set<string>();
     for (let i = 1; i <= statement.parameterCount; i++) bound.add(statement.parameterName(i));
@@ -100,11 +133,27 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
 }
 
 /**
- * k rule per output row: for every referenced table, its distinct non-null identities in the
- * row's group are 0 or at least k, and at least one table has k or more.
+ * k rule per output row: every table the query reads has at least k distinct non-null identities
+ * in the row's group. A table with none fails too: "no one of that dataset" next to "one person"
+ * would tell the two apart.
  */
 export function passesK(counts: number[], k: number): boolean {
-  return counts.every((c) => c === 0 || c >= k) && counts.some((c) => c >= k);
+  return counts.length > 0 && counts.every((c) => c >= k);
+}
+
+/** Compares rows by their JSON text: a total order that depends only on the released values. */
+function compareRows(a: readonly Json[], b: readonly Json[]): number {
+  const x = JSON.stringify(a);
+  const y = JSON.stringify(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/**
+ * Released rows in a canonical order, so that the engine's (parallel, data-dependent) row order
+ * never reaches a recipient.
+ */
+export function canonicalRows<R extends readonly Json[]>(rows: R[]): R[] {
+  return [...rows].sort(compareRows);
 }
 
 /**
@@ -128,5 +177,5 @@ export function applyOutputPolicy(
     }
     rows.push(json[i]!.slice(0, visible));
   });
-  return { rows, groupsSuppressed };
+  return { rows: canonicalRows(rows), groupsSuppressed };
 }

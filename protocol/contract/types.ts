@@ -35,6 +35,33 @@ export interface Dataset {
   identityColumn: string;
   /** "sha256-hex": identities must be 64 lowercase hex characters (hashed emails/phones). */
   identityFormat?: "sha256-hex" | "any";
+  /** What approved queries may do with each column (the owner's analysis rule for it). */
+  analysis: DatasetAnalysis;
+}
+
+/**
+ * Aggregates a dataset owner can allow on a measure column. "min", "max" and "median" return one
+ * person's value and are shown as warnings in the review.
+ */
+export type MeasureAggregate = "count" | "sum" | "avg" | "min" | "max" | "median";
+
+export interface Measure {
+  column: string;
+  aggregates: MeasureAggregate[];
+}
+
+/**
+ * Column roles under an `aggregation` rule. The identity column has none of them: it may appear
+ * only in join equalities and the enclave's own distinct counts. A column with no role may not be
+ * read by an aggregation query at all.
+ */
+export interface DatasetAnalysis {
+  /** Columns, besides the identity, that may appear in join equalities with another dataset. */
+  joinColumns: string[];
+  /** Columns that may be selected, grouped by and filtered on. */
+  dimensions: string[];
+  /** Columns that may be aggregated, each with the aggregates its owner allows. */
+  measures: Measure[];
 }
 
 export interface Parameter {
@@ -67,26 +94,46 @@ export type DpColumn =
   | { name: string; kind: "avg"; sum: string; count: string };
 
 /**
- * How output rows arise: "single" (no GROUP BY, one row), "public" (the group keys are a fixed,
- * data-independent set), "private" (keys come from the data: rows pass a noisy threshold).
+ * How output rows arise: "single" (no GROUP BY, one row), "public" (exactly the groups of the
+ * declared `domain`, whatever the data holds), "private" (keys come from the data: rows pass a
+ * noisy threshold).
  */
 export type DpGroups = "single" | "public" | "private";
 
+/** One group-key output column's declared values; a "public" result has one row per combination. */
+export interface DpDomain {
+  column: string;
+  values: (string | number | boolean)[];
+}
+
 export interface DpPolicy extends DpParameters {
   groups: DpGroups;
+  /** "public" groups only: the key columns' values, declared in the contract, never taken from data. */
+  domain?: DpDomain[];
   /** Every aggregate output column, noised as declared; any other output column is a group key. */
   columns: DpColumn[];
 }
 
+/** The floor under every query's k: no contract can declare a smaller minimum. */
+export const MIN_K = 10;
+
+/**
+ * The analysis rule an approved query runs under (docs/QUERY-RULES.md):
+ * - "aggregation": a positive grammar (dimensions, join equalities, allowed aggregates of
+ *   measures); exact answers, every output row made of at least k people of every dataset read.
+ * - "custom": richer SQL, released only with differential privacy (`dp` required).
+ */
+export type AnalysisRuleKind = "aggregation" | "custom";
+
 export interface OutputPolicy {
-  /** "aggregate": every output row is a group of people; "row-level" returns rows and needs no k. */
-  kind: "aggregate" | "row-level";
-  /** Minimum distinct identities per output row (aggregate policies); k >= 1. */
+  kind: AnalysisRuleKind;
+  /** Minimum distinct identities per output row, for every dataset the query reads; k >= MIN_K. */
   minDistinctIdentities: number;
   /** Output column names that may leave the room; any other column makes the query invalid. */
   allowedColumns: string[];
   /** How many times the query may run in this contract's lifetime (all requesters together). */
   maxRuns?: number;
+  /** Required under "custom", refused under "aggregation". */
   dp?: DpPolicy;
 }
 

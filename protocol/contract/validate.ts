@@ -12,14 +12,19 @@ import type {
   ColumnType,
   Contract,
   Dataset,
+  DatasetAnalysis,
   DpColumn,
+  DpDomain,
   DpGroups,
   DpPolicy,
   OutputPolicy,
+  Measure,
+  MeasureAggregate,
   Parameter,
   ParameterType,
   Party,
 } from "./types.js";
+import { MIN_K } from "./types.js";
 
 /** Limits keep a hostile contract from exhausting the enclave or a verifier. */
 export const CONTRACT_LIMITS = {
@@ -40,6 +45,14 @@ const B64URL_32 = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/; // 32 bytes, canonica
 /** "age1" + bech32 data (32-byte key, 52 chars) + checksum (6 chars), lowercase only. */
 const AGE_RECIPIENT = /^age1[02-9ac-hj-np-z]{58}$/;
 const CONTROL = /\p{Cc}/u;
+/**
+ * Invisible format characters: bidirectional overrides and isolates, zero-width joiners and
+ * spaces, byte-order marks ("Trojan Source"). They make a reviewer read other text than the
+ * engine runs, so no string of a contract may hold one.
+ */
+const INVISIBLE = /[\p{Cf}\u2028\u2029]/u;
+/** SQL may span lines; any other control character is refused. */
+const SQL_CONTROL = /[^\P{Cc}\t\n\r]/u;
 
 const COLUMN_TYPES: readonly ColumnType[] = [
   "VARCHAR",
@@ -81,6 +94,7 @@ function str(v: unknown, path: string, max: number): string {
   if (typeof v !== "string") fail(path, "not a string");
   if (v.length === 0) fail(path, "empty");
   if (v.length > max) fail(path, "too long");
+  if (INVISIBLE.test(v)) fail(path, "invisible or bidirectional-override character");
   return v;
 }
 
@@ -92,6 +106,7 @@ function text(v: unknown, path: string, max: number): string {
 
 function matching(v: unknown, path: string, re: RegExp, what: string): string {
   if (typeof v !== "string") fail(path, "not a string");
+  if (INVISIBLE.test(v)) fail(path, "invisible or bidirectional-override character");
   if (!re.test(v)) fail(path, `not a valid ${what}`);
   return v;
 }
@@ -166,8 +181,58 @@ function column(v: unknown, path: string): Column {
   };
 }
 
+const MEASURE_AGGREGATES: readonly MeasureAggregate[] = ["count", "sum", "avg", "min", "max", "median"];
+/** Aggregates that compute arithmetic on the values: the column must be numeric. */
+const NUMERIC_AGGREGATES = new Set<MeasureAggregate>(["sum", "avg", "median"]);
+const NUMERIC_TYPES = new Set<ColumnType>(["BIGINT", "INTEGER", "DOUBLE"]);
+
+function columnNames(v: unknown, path: string, declared: Map<string, Column>, identity: string): string[] {
+  const names = arr(v, path, 0, CONTRACT_LIMITS.columns).map((c, i) => {
+    const name = matching(c, `${path}[${i}]`, COLUMN_NAME, "column name");
+    if (!declared.has(name)) fail(`${path}[${i}]`, "not a column of the dataset");
+    if (name === identity) fail(`${path}[${i}]`, "the identity column takes no other role");
+    return name;
+  });
+  unique(names, (i) => `${path}[${i}]`);
+  return names;
+}
+
+function measure(v: unknown, path: string, declared: Map<string, Column>, identity: string): Measure {
+  const o = obj(v, path, ["column", "aggregates"]);
+  const [column] = columnNames([o.column], `${path}.column`, declared, identity);
+  const aggregates = arr(o.aggregates, `${path}.aggregates`, 1, MEASURE_AGGREGATES.length).map((a, i) =>
+    oneOf(a, `${path}.aggregates[${i}]`, MEASURE_AGGREGATES),
+  );
+  unique(aggregates, (i) => `${path}.aggregates[${i}]`);
+  const type = declared.get(column!)!.type;
+  aggregates.forEach((a, i) => {
+    if (NUMERIC_AGGREGATES.has(a) && !NUMERIC_TYPES.has(type)) fail(`${path}.aggregates[${i}]`, "needs a numeric column");
+  });
+  return { column: column!, aggregates };
+}
+
+function analysis(v: unknown, path: string, columns: Column[], identity: string): DatasetAnalysis {
+  const o = obj(v, path, ["joinColumns", "dimensions", "measures"]);
+  const declared = new Map(columns.map((c) => [c.name, c]));
+  const joinColumns = columnNames(o.joinColumns, `${path}.joinColumns`, declared, identity);
+  const dimensions = columnNames(o.dimensions, `${path}.dimensions`, declared, identity);
+  const measures = arr(o.measures, `${path}.measures`, 0, CONTRACT_LIMITS.columns).map((m, i) =>
+    measure(m, `${path}.measures[${i}]`, declared, identity),
+  );
+  unique(
+    measures.map((m) => m.column),
+    (i) => `${path}.measures[${i}].column`,
+  );
+  // A measure is only ever aggregated: as a dimension or join key its raw values would be output.
+  const exposed = new Set([...joinColumns, ...dimensions]);
+  measures.forEach((m, i) => {
+    if (exposed.has(m.column)) fail(`${path}.measures[${i}].column`, "already a dimension or join column");
+  });
+  return { joinColumns, dimensions, measures };
+}
+
 function dataset(v: unknown, path: string, parties: Set<string>): Dataset {
-  const o = obj(v, path, ["id", "owner", "format", "columns", "identityColumn"], ["identityFormat"]);
+  const o = obj(v, path, ["id", "owner", "format", "columns", "identityColumn", "analysis"], ["identityFormat"]);
   const id = matching(o.id, `${path}.id`, DATASET_ID, "dataset id");
   const owner = matching(o.owner, `${path}.owner`, PARTY_ID, "party id");
   if (!parties.has(owner)) fail(`${path}.owner`, "unknown party");
@@ -184,7 +249,14 @@ function dataset(v: unknown, path: string, parties: Set<string>): Dataset {
   const identityColumn = matching(o.identityColumn, `${path}.identityColumn`, COLUMN_NAME, "column name");
   if (!columns.some((c) => c.name === identityColumn))
     fail(`${path}.identityColumn`, "not a column of the dataset");
-  const out: Dataset = { id, owner, format, columns, identityColumn };
+  const out: Dataset = {
+    id,
+    owner,
+    format,
+    columns,
+    identityColumn,
+    analysis: analysis(o.analysis, `${path}.analysis`, columns, identityColumn),
+  };
   if (o.identityFormat !== undefined) {
     out.identityFormat = oneOf(o.identityFormat, `${path}.identityFormat`, ["sha256-hex", "any"] as const);
   }
@@ -245,7 +317,7 @@ function dp(v: unknown, path: string, allowedColumns: string[]): DpPolicy {
     v,
     path,
     ["epsilon", "budget", "groups", "columns", "maxRowsPerIdentity"],
-    ["clamp", "delta"],
+    ["clamp", "delta", "domain"],
   );
   const epsilon = positiveFinite(o.epsilon, `${path}.epsilon`);
   if (epsilon < MIN_EPSILON) fail(`${path}.epsilon`, "below 1e-6");
@@ -291,26 +363,64 @@ function dp(v: unknown, path: string, allowedColumns: string[]): DpPolicy {
     if (delta >= 1) fail(`${path}.delta`, "must be below 1");
     out.delta = delta;
   }
+  if (groups === "public") {
+    out.domain = domain(o.domain, `${path}.domain`, allowed, new Set(columns.map((c) => c.name)));
+  } else if (o.domain !== undefined) {
+    fail(`${path}.domain`, 'only with groups "public"');
+  }
+  return out;
+}
+
+/** Rows a "public" domain may produce (the product of its value lists). */
+export const MAX_DOMAIN_GROUPS = 10_000;
+
+function domainValue(v: unknown, path: string): string | number | boolean {
+  if (typeof v === "boolean") return v;
+  if (typeof v === "number") return finite(v, path);
+  return text(v, path, CONTRACT_LIMITS.nameChars);
+}
+
+function domain(v: unknown, path: string, allowed: Set<string>, noised: Set<string>): DpDomain[] {
+  if (v === undefined) fail(path, 'required for groups "public"');
+  const out = arr(v, path, 1, CONTRACT_LIMITS.columns).map((d, i): DpDomain => {
+    const o = obj(d, `${path}[${i}]`, ["column", "values"]);
+    const column = matching(o.column, `${path}[${i}].column`, COLUMN_NAME, "column name");
+    if (!allowed.has(column)) fail(`${path}[${i}].column`, "not an allowed column");
+    if (noised.has(column)) fail(`${path}[${i}].column`, "a noised column is not a group key");
+    const values = arr(o.values, `${path}[${i}].values`, 1, MAX_DOMAIN_GROUPS).map((x, j) =>
+      domainValue(x, `${path}[${i}].values[${j}]`),
+    );
+    unique(
+      values.map((x) => JSON.stringify(x)),
+      (j) => `${path}[${i}].values[${j}]`,
+    );
+    return { column, values };
+  });
+  unique(
+    out.map((d) => d.column),
+    (i) => `${path}[${i}].column`,
+  );
+  if (out.reduce((n, d) => n * d.values.length, 1) > MAX_DOMAIN_GROUPS) fail(path, "too many groups");
   return out;
 }
 
 function policy(v: unknown, path: string): OutputPolicy {
   const o = obj(v, path, ["kind", "minDistinctIdentities", "allowedColumns"], ["maxRuns", "dp"]);
-  const kind = oneOf(o.kind, `${path}.kind`, ["aggregate", "row-level"] as const);
+  const kind = oneOf(o.kind, `${path}.kind`, ["aggregation", "custom"] as const);
   const minDistinctIdentities = positiveInteger(o.minDistinctIdentities, `${path}.minDistinctIdentities`);
-  const allowedColumns = arr(
-    o.allowedColumns,
-    `${path}.allowedColumns`,
-    kind === "aggregate" ? 1 : 0,
-    CONTRACT_LIMITS.columns,
-  ).map((c, i) => matching(c, `${path}.allowedColumns[${i}]`, COLUMN_NAME, "column name"));
+  if (minDistinctIdentities < MIN_K) fail(`${path}.minDistinctIdentities`, `below the floor of ${MIN_K}`);
+  const allowedColumns = arr(o.allowedColumns, `${path}.allowedColumns`, 1, CONTRACT_LIMITS.columns).map(
+    (c, i) => matching(c, `${path}.allowedColumns[${i}]`, COLUMN_NAME, "column name"),
+  );
   unique(allowedColumns, (i) => `${path}.allowedColumns[${i}]`, true);
   const out: OutputPolicy = { kind, minDistinctIdentities, allowedColumns };
   if (o.maxRuns !== undefined) out.maxRuns = positiveInteger(o.maxRuns, `${path}.maxRuns`);
-  if (o.dp !== undefined) {
-    // Noise over individual rows protects nothing; DP only makes sense for aggregates.
-    if (kind !== "aggregate") fail(`${path}.dp`, "only for aggregate policies");
+  // Richer SQL is released only with noise; exact answers only through the positive grammar.
+  if (kind === "custom") {
+    if (o.dp === undefined) fail(`${path}.dp`, 'required under the "custom" rule');
     out.dp = dp(o.dp, `${path}.dp`, allowedColumns);
+  } else if (o.dp !== undefined) {
+    fail(`${path}.dp`, 'only under the "custom" rule');
   }
   return out;
 }
@@ -323,6 +433,7 @@ function query(v: unknown, path: string, parties: Set<string>): ApprovedQuery {
       ? undefined
       : str(o.description, `${path}.description`, CONTRACT_LIMITS.descriptionChars);
   const sql = str(o.sql, `${path}.sql`, CONTRACT_LIMITS.sqlChars);
+  if (SQL_CONTROL.test(sql)) fail(`${path}.sql`, "control character");
   const parameters = arr(o.parameters, `${path}.parameters`, 0, CONTRACT_LIMITS.parameters).map((p, i) =>
     parameter(p, `${path}.parameters[${i}]`),
   );

@@ -20,6 +20,11 @@ export const purchases: Dataset = {
   ],
   identityColumn: "user_id",
   identityFormat: "sha256-hex",
+  analysis: {
+    joinColumns: [],
+    dimensions: ["purchase_ts", "category"],
+    measures: [{ column: "amount", aggregates: ["count", "sum", "avg"] }],
+  },
 };
 
 export const exposures: Dataset = {
@@ -37,10 +42,15 @@ export const exposures: Dataset = {
   ],
   identityColumn: "user_id",
   identityFormat: "sha256-hex",
+  analysis: {
+    joinColumns: [],
+    dimensions: ["exposure_ts", "campaign", "channel", "arm", "segment", "age_band"],
+    measures: [],
+  },
 };
 
-const aggregate = (allowedColumns: string[]) => ({
-  kind: "aggregate" as const,
+const aggregation = (allowedColumns: string[]) => ({
+  kind: "aggregation" as const,
   minDistinctIdentities: K,
   allowedColumns,
 });
@@ -57,12 +67,11 @@ LEFT JOIN advertiser_purchases p
   ON p.user_id = e.user_id AND p.purchase_ts >= e.exposure_ts
   AND p.purchase_ts < e.exposure_ts + INTERVAL 30 DAY
 WHERE e.campaign = $campaign
-GROUP BY e.arm
-ORDER BY arm`,
+GROUP BY e.arm`,
   parameters: [{ name: "campaign", type: "VARCHAR" }],
   runners: ["advertiser", "publisher"],
   recipients: ["advertiser", "publisher"],
-  policy: aggregate(["arm", "users", "converters", "conversion_rate"]),
+  policy: aggregation(["arm", "users", "converters", "conversion_rate"]),
 };
 
 /** Audience overlap: publisher users per segment and how many are also advertiser customers. */
@@ -73,35 +82,53 @@ export const audienceOverlap: ApprovedQuery = {
        count(DISTINCT p.user_id) AS overlap_users
 FROM publisher_exposures e
 LEFT JOIN advertiser_purchases p ON p.user_id = e.user_id
-GROUP BY e.segment
-ORDER BY segment`,
+GROUP BY e.segment`,
   parameters: [],
   runners: ["advertiser", "publisher"],
   recipients: ["advertiser", "publisher"],
-  policy: aggregate(["segment", "publisher_users", "overlap_users"]),
+  policy: aggregation(["segment", "publisher_users", "overlap_users"]),
 };
 
-/** Last-touch attribution: each purchase credited to the channel of the last earlier exposure. */
+/**
+ * Last-touch attribution: each purchase credited to the channel of the last earlier exposure. The
+ * correlated subquery is outside the aggregation grammar, so it runs under the custom rule: per
+ * person, at most 3 purchases, each clamped to [0, 200], noised, over the declared channels.
+ */
 export const lastTouch: ApprovedQuery = {
   id: "last-touch",
   sql: `SELECT e.channel AS channel,
        count(*) AS conversions,
-       round(sum(p.amount), 2) AS revenue
+       sum(p.amount) AS revenue
 FROM advertiser_purchases p
 JOIN publisher_exposures e
   ON e.user_id = p.user_id
   AND e.exposure_ts = (SELECT max(x.exposure_ts) FROM publisher_exposures x
                        WHERE x.user_id = p.user_id AND x.exposure_ts <= p.purchase_ts)
 WHERE p.purchase_ts >= $start AND p.purchase_ts < $end
-GROUP BY e.channel
-ORDER BY channel`,
+GROUP BY e.channel`,
   parameters: [
     { name: "start", type: "DATE" },
     { name: "end", type: "DATE" },
   ],
   runners: ["advertiser"],
   recipients: ["advertiser"],
-  policy: aggregate(["channel", "conversions", "revenue"]),
+  policy: {
+    kind: "custom",
+    minDistinctIdentities: K,
+    allowedColumns: ["channel", "conversions", "revenue"],
+    dp: {
+      epsilon: 1,
+      budget: 10,
+      groups: "public",
+      domain: [{ column: "channel", values: ["ctv", "display", "social"] }],
+      maxRowsPerIdentity: 3,
+      clamp: { lower: 0, upper: 200 },
+      columns: [
+        { name: "conversions", kind: "count" },
+        { name: "revenue", kind: "sum", decimals: 2 },
+      ],
+    },
+  },
 };
 
 /** Audience insight: publisher traits (age band) of the advertiser's buyers in one category. */
@@ -109,13 +136,13 @@ export const audienceInsight: ApprovedQuery = {
   id: "audience-insight",
   sql: `SELECT e.age_band AS age_band, count(DISTINCT e.user_id) AS overlap_users
 FROM publisher_exposures e
-WHERE e.user_id IN (SELECT p.user_id FROM advertiser_purchases p WHERE p.category = $category)
-GROUP BY e.age_band
-ORDER BY age_band`,
+JOIN advertiser_purchases p ON p.user_id = e.user_id
+WHERE p.category = $category
+GROUP BY e.age_band`,
   parameters: [{ name: "category", type: "VARCHAR" }],
   runners: ["advertiser"],
   recipients: ["advertiser"],
-  policy: aggregate(["age_band", "overlap_users"]),
+  policy: aggregation(["age_band", "overlap_users"]),
 };
 
 export const useCaseQueries = [closedLoop, audienceOverlap, lastTouch, audienceInsight];

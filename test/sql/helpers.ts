@@ -21,6 +21,11 @@ export const people: Dataset = {
   ],
   identityColumn: "id",
   identityFormat: "sha256-hex",
+  analysis: {
+    joinColumns: [],
+    dimensions: ["age", "joined"],
+    measures: [{ column: "score", aggregates: ["count", "sum", "avg"] }],
+  },
 };
 
 export const hex = (n: number): string => n.toString(16).padStart(64, "0");

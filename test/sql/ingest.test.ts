@@ -5,7 +5,9 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { errorReply } from "../../enclave/http-errors.js";
 import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
+import { IdentityFormatError } from "../../enclave/sql/errors.js";
 import { type IngestOptions, ingestDataset } from "../../enclave/sql/ingest.js";
 import { csvStream, hex, people } from "./helpers.js";
 
@@ -36,14 +38,15 @@ describe.each([
     ingestDataset(engine, ds, src, { ...(segmentBytes ? { segmentBytes } : {}), ...o });
 
   it("loads typed rows and reports quality, leaving no file behind", async () => {
-    const csv = `${header}${hex(1)},30,2024-01-02,1.5\n${hex(1)},,2024-01-03,2\nNOTHEX,41,2024-02-01,\n`;
+    const csv = `${header}${hex(1)},30,2024-01-02,1.5\n${hex(1)},,2024-01-03,2\n${hex(2)},41,2024-02-01,\n`;
     const report = await ingest(people, csvStream(csv));
     expect(report).toEqual({
       dataset: "people",
       rowsAccepted: 3,
       rowsRejected: 0,
+      droppedNullIdentity: 0,
       nullRate: { id: 0, age: 1 / 3, joined: 0, score: 1 / 3 },
-      identity: { column: "id", invalidFormat: 1, duplicates: 1 },
+      identity: { column: "id", invalidFormat: 0, duplicates: 1 },
     });
     const r = await engine.connection.runAndReadAll("SELECT column_type FROM (DESCRIBE people)");
     expect(r.getRows().map((x) => x[0])).toEqual(["VARCHAR", "INTEGER", "DATE", "DOUBLE"]);
@@ -119,6 +122,92 @@ describe.each([
     expect(await scratchEntries()).toEqual([]);
   });
 
+  const badIdentities: [string, string][] = [
+    ["a raw email", "alice@example.com"],
+    ["uppercase hex", hex(0xabcdef).toUpperCase()],
+    ["63 hex characters", hex(3).slice(1)],
+    ["65 hex characters", `${hex(3)}0`],
+    ["hex with surrounding spaces", ` ${hex(3)} `],
+  ];
+  it.each(badIdentities)(
+    "refuses %s as a sha256-hex identity, names no value, leaves nothing and accepts a corrected file",
+    async (_name, value) => {
+      const rows = (third: string) =>
+        `${header}${hex(1)},1,2024-01-01,1\n${hex(2)},2,2024-01-01,1\n"${third}",3,2024-01-01,1\n` +
+        `"${third}",4,2024-01-01,1\n,5,2024-01-01,1\n`;
+      const err = await ingest(people, csvStream(rows(value))).catch((e) => e);
+      expect(err).toBeInstanceOf(IdentityFormatError);
+      expect(err).toMatchObject({
+        code: "ERR_INGEST_IDENTITY_FORMAT",
+        dataset: "people",
+        column: "id",
+        rows: 2,
+      });
+      expect(err.message).toContain("people");
+      expect(err.message).toContain("column id");
+      expect(err.message).toContain("2 rows");
+      expect(err.message).toContain("hash-ids");
+      expect(`${err.message} ${JSON.stringify(err)}`).not.toContain(value.trim());
+      // What the host sees: the fixed message, a 400, no data.
+      expect(errorReply(err)).toEqual({
+        status: 400,
+        body: { error: { code: "ERR_INGEST_IDENTITY_FORMAT", message: err.message } },
+      });
+      expect(await tables()).toEqual([]);
+      expect(await scratchEntries()).toEqual([]);
+      expect(engine.datasets.has("people")).toBe(false);
+
+      const report = await ingest(people, csvStream(rows(hex(3))));
+      expect(report).toMatchObject({
+        rowsAccepted: 4,
+        droppedNullIdentity: 1,
+        identity: { invalidFormat: 0, duplicates: 1 },
+      });
+      expect(await tables()).toEqual(["people"]);
+    },
+  );
+
+  // DuckDB reads both an empty field and a quoted "" as NULL; '' itself comes from Parquet (below).
+  it("drops and counts NULL and empty identities, so they never count as rows", async () => {
+    const csv =
+      `${header}${hex(1)},1,2024-01-01,1\n,2,2024-01-01,\n"",3,,1\n${hex(1)},,2024-01-02,2\n` +
+      `${hex(2)},5,2024-01-03,\n,6,2024-01-04,1\n`;
+    const report = await ingest(people, csvStream(csv));
+    expect(report).toEqual({
+      dataset: "people",
+      rowsAccepted: 3,
+      rowsRejected: 0,
+      droppedNullIdentity: 3,
+      // Over the 3 loaded rows only: the dropped rows' NULLs do not count.
+      nullRate: { id: 0, age: 1 / 3, joined: 0, score: 1 / 3 },
+      identity: { column: "id", invalidFormat: 0, duplicates: 1 },
+    });
+    const r = await engine.connection.runAndReadAll(
+      "SELECT count(*), count(id), count(*) FILTER (WHERE id = ''), sum(age) FROM people",
+    );
+    expect(r.getRows()[0]?.map(Number)).toEqual([3, 3, 0, 6]);
+  });
+
+  it("drops missing identities under format any, and accepts any non-empty value", async () => {
+    const anyFormat = { ...people, identityFormat: "any" as const };
+    const values = ["alice@example.com", hex(1).toUpperCase(), " ", "x", hex(2)];
+    const csv = `${header}${values.map((v, i) => `"${v}",${i},2024-01-01,1\n`).join("")},9,2024-01-01,1\n"",9,2024-01-01,1\n`;
+    const report = await ingest(anyFormat, csvStream(csv));
+    expect(report).toMatchObject({
+      rowsAccepted: values.length,
+      droppedNullIdentity: 2,
+      identity: { invalidFormat: null, duplicates: 0 },
+    });
+    const r = await engine.connection.runAndReadAll("SELECT id FROM people ORDER BY id");
+    expect(r.getRows().map((x) => x[0])).toEqual([...values].sort());
+  });
+
+  it("treats a missing identityFormat as any", async () => {
+    const { identityFormat: _, ...noFormat } = people;
+    const report = await ingest(noFormat, csvStream(`${header}alice,1,2024-01-01,1\n`));
+    expect(report).toMatchObject({ rowsAccepted: 1, identity: { invalidFormat: null } });
+  });
+
   it("refuses loading the same dataset twice", async () => {
     const csv = `${header}${hex(1)},1,2024-01-01,1\n`;
     await ingest(people, csvStream(csv));
@@ -168,6 +257,33 @@ describe("ingest Parquet", () => {
     });
     expect(await tables()).toEqual([]);
     expect(await scratchEntries()).toEqual([]);
+  });
+
+  it("refuses non-hex identities and drops NULL and empty ones in Parquet too", async () => {
+    const bad = await parquet(
+      `SELECT CASE WHEN i = 7 THEN 'BOB@EXAMPLE.COM' WHEN i = 8 THEN NULL WHEN i = 9 THEN '' ELSE lpad(lower(to_hex(i)), 64, '0') END AS id,
+       i::INTEGER AS age, DATE '2024-01-01' AS joined, 1.0::DOUBLE AS score FROM range(20) t(i)`,
+    );
+    await expect(ingestDataset(engine, dataset, createReadStream(bad))).rejects.toMatchObject({
+      code: "ERR_INGEST_IDENTITY_FORMAT",
+      rows: 1,
+    });
+    expect(await tables()).toEqual([]);
+    expect(await scratchEntries()).toEqual([]);
+    const good = await parquet(
+      `SELECT CASE WHEN i = 8 THEN NULL WHEN i = 9 THEN '' ELSE lpad(lower(to_hex(i)), 64, '0') END AS id,
+       i::INTEGER AS age, DATE '2024-01-01' AS joined, 1.0::DOUBLE AS score FROM range(20) t(i)`,
+    );
+    const report = await ingestDataset(engine, dataset, createReadStream(good));
+    expect(report).toMatchObject({
+      rowsAccepted: 18,
+      droppedNullIdentity: 2,
+      identity: { invalidFormat: 0 },
+    });
+    const r = await engine.connection.runAndReadAll(
+      "SELECT count(*) FROM people WHERE id IS NULL OR id = ''",
+    );
+    expect(Number(r.getRows()[0]?.[0])).toBe(0);
   });
 
   it("refuses bytes that are not Parquet", async () => {

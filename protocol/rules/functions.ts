@@ -1,0 +1,115 @@
+/**
+ * The scalar functions and casts the aggregation rule admits. Each one's output is bounded by its
+ * inputs' size (no padding, repetition or replacement that a parameter or literal could inflate),
+ * computes on one row, and touches nothing outside the row.
+ */
+
+/** Arithmetic on numbers, dates and intervals; usable on dimensions and on aggregates. */
+const ARITHMETIC = ["+", "-", "*", "/", "//", "%"];
+
+/** Numeric functions, usable on dimensions and on aggregates. */
+const NUMERIC = ["round", "floor", "ceil", "ceiling", "abs", "sign", "trunc", "least", "greatest", "nullif"];
+
+/** Text functions of dimensions: their output is never longer than their inputs together. */
+const TEXT = [
+  "lower",
+  "upper",
+  "lcase",
+  "ucase",
+  "trim",
+  "ltrim",
+  "rtrim",
+  "substring",
+  "substr",
+  "left",
+  "right",
+  "length",
+  "concat",
+  "||",
+  "prefix",
+  "starts_with",
+  "suffix",
+  "ends_with",
+  "contains",
+  "~~",
+  "!~~",
+  "~~*",
+  "!~~*",
+];
+
+/** Date and time parts and arithmetic of dimensions; intervals from constants (INTERVAL 30 DAY). */
+const TIME = [
+  "date_trunc",
+  "datetrunc",
+  "date_part",
+  "datepart",
+  "year",
+  "month",
+  "day",
+  "dayofweek",
+  "isodow",
+  "dayofyear",
+  "week",
+  "weekofyear",
+  "quarter",
+  "hour",
+  "minute",
+  "date_diff",
+  "datediff",
+  "to_days",
+  "to_hours",
+  "to_minutes",
+  "to_seconds",
+  "to_weeks",
+  "to_months",
+  "to_years",
+];
+
+/** Functions over dimension values (and constants). */
+export const DIMENSION_FUNCTIONS = new Set([...ARITHMETIC, ...NUMERIC, ...TEXT, ...TIME]);
+
+/** Functions that may combine aggregates into an output (ratios, rounding). */
+export const AGGREGATE_COMBINERS = new Set([...ARITHMETIC, ...NUMERIC]);
+
+/** Cast targets: scalar types only (never a list, struct, map, union or blob). */
+export const CAST_TYPES = new Set([
+  "VARCHAR",
+  "BOOLEAN",
+  "TINYINT",
+  "SMALLINT",
+  "INTEGER",
+  "BIGINT",
+  "HUGEINT",
+  "FLOAT",
+  "DOUBLE",
+  "DECIMAL",
+  "DATE",
+  "TIMESTAMP",
+  "TIMESTAMP WITH TIME ZONE",
+  "INTERVAL",
+]);
+
+/** Output column types that may leave the room: scalars. */
+export const SCALAR_OUTPUT_TYPES = new Set([
+  "BOOLEAN",
+  "TINYINT",
+  "SMALLINT",
+  "INTEGER",
+  "BIGINT",
+  "HUGEINT",
+  "UTINYINT",
+  "USMALLINT",
+  "UINTEGER",
+  "UBIGINT",
+  "FLOAT",
+  "DOUBLE",
+  "DECIMAL",
+  "VARCHAR",
+  "DATE",
+  "TIMESTAMP",
+  "TIMESTAMP_S",
+  "TIMESTAMP_MS",
+  "TIMESTAMP_NS",
+  "TIMESTAMP WITH TIME ZONE",
+  "INTERVAL",
+]);
