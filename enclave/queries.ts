@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { encryptBytes } from "../protocol/age/stream-node.js";
 import type { AuditEntry, AuditLedgerEntry } from "../protocol/audit/entry.js";
 import { canonicalDigest } from "../protocol/contract/digest.js";
+import type { ApprovedQuery, DpPolicy } from "../protocol/contract/types.js";
 import type { QueryBody } from "../protocol/jose/messages.js";
 import type { ActiveContract } from "./contract-state.js";
 import { applyDp } from "./dp/apply.js";
@@ -15,8 +16,9 @@ import { BudgetExhaustedError } from "./dp/errors.js";
 import { epsilonCostMicros, PrivacyLedger } from "./dp/ledger.js";
 import { cryptoRng, type Rng } from "./dp/random.js";
 import { DatasetNotLoadedError, MaxRunsError, NotPermittedError } from "./errors.js";
+import { DifferencingGuard } from "./sql/differencing.js";
 import type { SqlEngine } from "./sql/engine.js";
-import { QueryCheckError } from "./sql/errors.js";
+import { QueryCheckError, QueryTimeoutError } from "./sql/errors.js";
 import { canonicalRows } from "./sql/policy.js";
 import { type QueryResult, resultToCsv, resultToJson, runApprovedQuery } from "./sql/run.js";
 
@@ -30,8 +32,8 @@ export interface QueryOutcome {
   groupsSuppressed: number;
   /** Epsilon charged for this run (0 without DP). */
   epsilon: number;
-  /** The privacy-ledger debit of this run (DP only): the audit entry must carry it. */
-  ledger?: AuditLedgerEntry;
+  /** The privacy-ledger debits of this run, one per recipient (DP only): the audit entry must carry them. */
+  ledger?: AuditLedgerEntry[];
   /** Party id → base64 age ciphertext of the result, one per contract recipient. */
   results: Record<string, string>;
 }
@@ -49,6 +51,13 @@ export class QueryRunner {
   readonly #reserved = new Map<string, number>();
   /** Epsilon spent per party under this contract; debited before a DP result leaves. */
   readonly #privacy: PrivacyLedger;
+  /** What each aggregation query released, per table, as people sets (never leaves the enclave). */
+  readonly #guard = new DifferencingGuard();
+  /**
+   * Each party's total epsilon on this contract: the smallest budget any DP query declares, so no
+   * query's own budget lets a party spend past what the others allow.
+   */
+  readonly #budget: number;
 
   /**
    * `priorRuns`: the query-run audit entries already recorded under this contract (a restored
@@ -61,7 +70,15 @@ export class QueryRunner {
     private readonly rng: Rng = cryptoRng(),
   ) {
     for (const e of priorRuns) this.#runs.set(e.data.query, (this.#runs.get(e.data.query) ?? 0) + 1);
-    this.#privacy = PrivacyLedger.replay(priorRuns.flatMap((e) => (e.data.ledger ? [e.data.ledger] : [])));
+    this.#privacy = PrivacyLedger.replay(priorRuns.flatMap((e) => e.data.ledger ?? []));
+    const budgets = active.contract.queries.flatMap((q) => (q.policy.dp ? [q.policy.dp.budget] : []));
+    this.#budget = budgets.length ? Math.min(...budgets) : 0;
+  }
+
+  /** True when every recipient of `query` can still be charged one run of it. */
+  #affordable(query: ApprovedQuery, dp: DpPolicy): boolean {
+    const cost = epsilonCostMicros(dp);
+    return query.recipients.every((p) => this.#privacy.remaining(p, { budget: this.#budget }) >= cost);
   }
 
   /**
@@ -77,9 +94,8 @@ export class QueryRunner {
     const query = this.active.query(body.queryId);
     if (!query.runners.includes(requester)) throw new NotPermittedError("requester may not run this query");
     const dp = query.policy.dp;
-    // Cheap early refusal; the debit below is the authoritative check.
-    if (dp && this.#privacy.remaining(requester, dp) < epsilonCostMicros(dp))
-      throw new BudgetExhaustedError();
+    // Every recipient learns a noisy answer, so every recipient is charged its epsilon.
+    if (dp && !this.#affordable(query, dp)) throw new BudgetExhaustedError();
     const done = this.#runs.get(query.id) ?? 0;
     const reserved = this.#reserved.get(query.id) ?? 0;
     if (query.policy.maxRuns !== undefined && done + reserved >= query.policy.maxRuns) {
@@ -87,13 +103,17 @@ export class QueryRunner {
     }
     this.#reserved.set(query.id, reserved + 1);
     try {
-      const exact = await runApprovedQuery(this.engine, query, body.params).catch((e: unknown) => {
-        // Admission bound every table to a contract dataset, so an unknown one now is unloaded.
-        if (e instanceof QueryCheckError && e.reason.startsWith("unknown table")) {
-          throw new DatasetNotLoadedError("a dataset this query reads is not loaded");
-        }
-        throw e;
-      });
+      const exact = await runApprovedQuery(this.engine, query, body.params, this.#guard).catch(
+        (e: unknown) => {
+          // Admission bound every table to a contract dataset, so an unknown one now is unloaded.
+          if (e instanceof QueryCheckError && e.reason.startsWith("unknown table")) {
+            throw new DatasetNotLoadedError("a dataset this query reads is not loaded");
+          }
+          // A run that ran out of time still counts: retrying until it does not is no free oracle.
+          if (e instanceof QueryTimeoutError) this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
+          throw e;
+        },
+      );
       const result = exact.dp ? noised(exact, this.rng) : exact;
       const text = body.resultFormat === "csv" ? resultToCsv(result) : resultToJson(result);
       const bytes = new TextEncoder().encode(text);
@@ -103,8 +123,14 @@ export class QueryRunner {
         results[party] = Buffer.from(sealed).toString("base64");
       }
       const paramsDigest = (await canonicalDigest(body.params)).hex;
-      // Debit before anything leaves; nothing is awaited between the debit and the commit call.
-      const ledger = dp ? this.#privacy.debit(requester, dp, query.id) : undefined;
+      // Debit before anything leaves; nothing is awaited between the check, the debits and the
+      // commit call, so the debits of one run are consecutive and cannot fail halfway.
+      if (dp && !this.#affordable(query, dp)) throw new BudgetExhaustedError();
+      const ledger = dp
+        ? query.recipients.map((p) =>
+            this.#privacy.debit(p, { epsilon: dp.epsilon, budget: this.#budget }, query.id),
+          )
+        : undefined;
       const outcome: QueryOutcome = {
         queryId: query.id,
         paramsDigest,
@@ -112,7 +138,7 @@ export class QueryRunner {
         format: body.resultFormat,
         rows: result.rows.length,
         groupsSuppressed: result.groupsSuppressed,
-        epsilon: ledger ? ledger.micros / 1e6 : 0,
+        epsilon: ledger ? ledger[0]!.micros / 1e6 : 0,
         ...(ledger ? { ledger } : {}),
         results,
       };

@@ -1,13 +1,15 @@
 /**
- * Differential privacy over a k-thresholded query result: noise on every aggregate cell, a noisy
- * threshold on rows whose group keys come from private data, and the epsilon the run costs.
+ * Differential privacy over a query result: noise on every aggregate cell, a noisy threshold on
+ * rows whose group keys come from private data, exactly the declared groups when the keys are
+ * public, and the epsilon the run costs.
  *
  * The run's epsilon (rounded down to 1e-6) is split equally over the noised columns (count,
  * count-distinct, sum; sequential composition). An "avg" column is post-processing of a sum and
  * a count column of the same result, so it costs nothing more; a column with release: false is
  * noised and used (for an avg or the threshold) but left out of the output.
  */
-import type { DpParameters } from "../../protocol/contract/types.js";
+import type { DpDomain, DpParameters } from "../../protocol/contract/types.js";
+import { MAX_DOMAIN_GROUPS } from "../../protocol/contract/validate.js";
 import { sampleDiscreteLaplace } from "./discrete.js";
 import { DpPolicyError } from "./errors.js";
 import { epsilonCostMicros } from "./ledger.js";
@@ -23,7 +25,7 @@ import {
   sensitivity,
 } from "./mechanisms.js";
 import type { Rng } from "./random.js";
-import { noiseEpsilon, parseDecimal, type Rational, rational } from "./rational.js";
+import { noiseEpsilon, numberToRational, parseDecimal, type Rational, rational } from "./rational.js";
 
 /** A JSON cell as the SQL layer renders it (DuckDB renders BIGINT, HUGEINT, DECIMAL as strings). */
 export type Cell = null | boolean | number | string | Cell[] | { [key: string]: Cell };
@@ -42,7 +44,12 @@ export type DpAggregateColumn =
 export interface DpSpec {
   /** Every aggregate output column; any other column is a group key and passes unchanged. */
   aggregateColumns: DpAggregateColumn[];
-  policy: DpParameters;
+  /**
+   * The contract's parameters; for "public" groups also the declared `domain` of the key columns
+   * (a DpPolicy carries both): the result is then exactly one row per combination of declared
+   * values, whatever the data holds.
+   */
+  policy: DpParameters & { domain?: DpDomain[] };
   groups: GroupKeys;
   /**
    * "private" groups only: the count or count-distinct column the noisy threshold reads (default:
@@ -100,6 +107,126 @@ function cellToScaled(cell: Cell, places: number): bigint {
   return scaled / r.den;
 }
 
+/** Exact numbers DuckDB renders as JSON strings (BIGINT and wider, DECIMAL); narrower ones are numbers. */
+const STRING_NUMBERS = new Set(["BIGINT", "HUGEINT", "UBIGINT", "UHUGEINT"]);
+const rendersAsString = (type: string): boolean => STRING_NUMBERS.has(type) || DECIMAL_TYPE.test(type);
+
+/** Group-key column types: scalars only (a row struct, a list or a map would carry raw rows). */
+const SCALAR_KEY =
+  /^(BOOLEAN|TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT|DOUBLE|DECIMAL\(\d+,\s*\d+\)|VARCHAR|UUID|DATE|TIME|TIMESTAMP|TIMESTAMP_S|TIMESTAMP_MS|TIMESTAMP_NS|TIMESTAMP WITH TIME ZONE|INTERVAL)$/;
+
+/** How key cells of a column type compare: booleans, numbers (whatever their JSON kind), strings. */
+type KeyKind = "boolean" | "number" | "string";
+
+function keyKind(type: string): KeyKind {
+  if (type === "BOOLEAN") return "boolean";
+  if (INTEGER_TYPES.has(type) || DECIMAL_TYPE.test(type) || type === "FLOAT" || type === "DOUBLE") {
+    return "number";
+  }
+  return "string";
+}
+
+/** A key cell as a matching key (equal numbers match as 5 and "5"); undefined: matches nothing (NULL). */
+function keyOf(cell: Cell | undefined, kind: KeyKind): string | undefined {
+  if (kind === "boolean") return typeof cell === "boolean" ? `b:${cell}` : undefined;
+  if (kind === "string") return typeof cell === "string" ? `s:${cell}` : undefined;
+  if (typeof cell !== "number" && typeof cell !== "string") return undefined;
+  try {
+    const r = parseDecimal(String(cell));
+    return `n:${r.num}/${r.den}`;
+  } catch {
+    return undefined; // NaN, Infinity
+  }
+}
+
+/** A declared key value as DuckDB renders it in a column of `type`; refused if it cannot be one. */
+function renderKey(value: string | number | boolean, type: string): Cell {
+  const misfit = () => new DpPolicyError("dp: a domain value does not fit its key column's type");
+  const kind = keyKind(type);
+  if (kind === "boolean" || kind === "string") {
+    if (typeof value !== kind) throw misfit();
+    return value;
+  }
+  if (typeof value !== "number" || !Number.isFinite(value)) throw misfit();
+  if (type === "FLOAT" || type === "DOUBLE") return value;
+  const places = placesOf(type);
+  const r = numberToRational(value);
+  const scaled = r.num * 10n ** BigInt(places);
+  if (scaled % r.den !== 0n) throw misfit();
+  return scaledToCell(scaled / r.den, places, rendersAsString(type) ? "" : 0);
+}
+
+/**
+ * "public" groups: exactly one row per combination of the declared domain's values (the first
+ * domain column varying slowest), whatever the data holds. A result row whose keys are such a
+ * combination gives that row its aggregates; every other combination gets zero aggregates (noised
+ * like any other); result rows outside the domain are dropped. Key cells are the declared values,
+ * rendered as DuckDB renders the column's type.
+ */
+function publicRows(
+  columns: readonly DpInputColumn[],
+  rows: readonly (readonly Cell[])[],
+  aggregates: readonly DpAggregateColumn[],
+  domain: readonly DpDomain[] | undefined,
+): Cell[][] {
+  if (!domain || domain.length === 0) throw new DpPolicyError("dp: public groups need a declared domain");
+  const aggregateNames = new Set(aggregates.map((c) => c.name));
+  const entries = domain.map((d) => {
+    const index = columns.findIndex((c) => c.name === d.column);
+    if (index < 0 || aggregateNames.has(d.column)) {
+      throw new DpPolicyError("dp: a domain column is not a group key of the result");
+    }
+    const { type } = columns[index]!;
+    const kind = keyKind(type);
+    const cells = d.values.map((v) => renderKey(v, type));
+    const keys = cells.map((c) => keyOf(c, kind)!);
+    if (new Set(keys).size !== keys.length) throw new DpPolicyError("dp: domain values repeat");
+    return { index, kind, cells, keys };
+  });
+  if (new Set(entries.map((e) => e.index)).size !== entries.length) {
+    throw new DpPolicyError("dp: domain column listed twice");
+  }
+  columns.forEach((c, i) => {
+    if (!aggregateNames.has(c.name) && !entries.some((e) => e.index === i)) {
+      throw new DpPolicyError("dp: every group key column needs a declared domain");
+    }
+  });
+  const total = entries.reduce((n, e) => n * e.cells.length, 1);
+  if (total > MAX_DOMAIN_GROUPS) throw new DpPolicyError("dp: domain has too many groups");
+
+  const found = new Map<string, readonly Cell[]>();
+  for (const row of rows) {
+    const parts = entries.map((e) => keyOf(row[e.index], e.kind));
+    if (parts.some((p) => p === undefined)) continue;
+    const key = JSON.stringify(parts);
+    if (!found.has(key)) found.set(key, row);
+  }
+  const kinds = new Map(aggregates.map((c) => [c.name, c.kind]));
+  const zero: Cell[] = columns.map((c) => {
+    const kind = kinds.get(c.name);
+    if (kind === undefined || kind === "avg") return null;
+    if (!INTEGER_TYPES.has(c.type) && !DECIMAL_TYPE.test(c.type)) return null;
+    return scaledToCell(0n, placesOf(c.type), rendersAsString(c.type) ? "" : 0);
+  });
+  const out: Cell[][] = [];
+  for (let n = 0; n < total; n++) {
+    const picks = new Array<number>(entries.length);
+    let rest = n;
+    for (let e = entries.length - 1; e >= 0; e--) {
+      const size = entries[e]!.cells.length;
+      picks[e] = rest % size;
+      rest = Math.floor(rest / size);
+    }
+    const key = JSON.stringify(entries.map((e, i) => e.keys[picks[i]!]));
+    const row = [...(found.get(key) ?? zero)];
+    entries.forEach((e, i) => {
+      row[e.index] = e.cells[picks[i]!]!;
+    });
+    out.push(row);
+  }
+  return out;
+}
+
 /** Back to the cell's JSON kind: strings stay decimal strings with `places` decimals, numbers numbers. */
 function scaledToCell(value: bigint, places: number, like: Cell): Cell {
   const negative = value < 0n;
@@ -132,6 +259,12 @@ export function applyDp<C extends DpInputColumn>(
   if (new Set(names).size !== names.length) throw new DpPolicyError("dp: aggregate column listed twice");
   if (groups === "single" && result.rows.length > 1)
     throw new DpPolicyError("dp: single-group result has rows");
+  const aggregateNames = new Set(names);
+  for (const c of result.columns) {
+    if (!aggregateNames.has(c.name) && !SCALAR_KEY.test(c.type)) {
+      throw new DpPolicyError("dp: a group key column must have a scalar type");
+    }
+  }
 
   const noisedSpecs = spec.aggregateColumns.filter((c): c is Noised["spec"] => c.kind !== "avg");
   if (noisedSpecs.length === 0) throw new DpPolicyError("dp: no aggregate column to noise");
@@ -159,15 +292,21 @@ export function applyDp<C extends DpInputColumn>(
   const threshold = groups === "private" ? thresholdOf(spec, noised) : undefined;
   const delta = threshold ? resolveDelta(spec.delta) : 0;
 
+  const inputs =
+    groups === "public"
+      ? publicRows(result.columns, result.rows, spec.aggregateColumns, policy.domain)
+      : result.rows;
   const rows: Cell[][] = [];
-  for (const input of result.rows) {
+  for (const input of inputs) {
     const row = [...input];
     const values = new Map<string, bigint>();
     for (const [name, n] of noised) {
-      const value = cellToScaled(input[n.index]!, n.places) + sampleDiscreteLaplace(rng, n.scale);
+      const cell = input[n.index] ?? null;
+      const value = cellToScaled(cell, n.places) + sampleDiscreteLaplace(rng, n.scale);
       values.set(name, value);
       const shown = n.spec.kind === "sum" || value >= 0n ? value : 0n; // counts: clamp at 0 (post-processing)
-      row[n.index] = scaledToCell(shown, n.places, input[n.index]!);
+      const like = cell ?? (rendersAsString(result.columns[n.index]!.type) ? "" : 0);
+      row[n.index] = scaledToCell(shown, n.places, like);
     }
     if (threshold && values.get(threshold.column)! < threshold.tau) continue;
     for (const a of averages) {
@@ -192,7 +331,7 @@ export function applyDp<C extends DpInputColumn>(
     epsilonMicros,
     epsilon: epsilonMicros / 1e6,
     delta,
-    thresholdDropped: result.rows.length - rows.length,
+    thresholdDropped: inputs.length - rows.length,
   };
 }
 

@@ -4,9 +4,10 @@
  * decides; under the custom rule the generic walls below admit the SQL and dp-rewrite.ts decides
  * its shape. docs/QUERY-RULES.md states both; a refusal is a QueryCheckError naming the query.
  */
+
+import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
 import { type AggregationPlan, compileAggregation } from "../../protocol/rules/aggregation.js";
 import { QueryCheckError } from "../../protocol/rules/errors.js";
-import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
 import { type AstNode, isNode, type ParsedSql, parseSql, walk } from "./ast.js";
 import { openEngine, type SqlEngine } from "./engine.js";
 import { HIDDEN_PREFIX } from "./hidden.js";

@@ -285,6 +285,15 @@ export async function customSql(
     const ref = `${q(TABLE)}.${q(d.identityColumn)}`;
     return sameType ? ref : `CAST(${ref} AS VARCHAR)`;
   };
+  // A CTE named like a dataset would capture the restricted tables below; names must be plain.
+  walk(inner, (n) => {
+    for (const entry of isNode(n.cte_map) ? nodes(n.cte_map.map) : []) {
+      if (byId.has(lower(entry.key))) refuse("dp: a CTE may not shadow a dataset table");
+    }
+    if (n.type === "BASE_TABLE" && (n.schema_name || n.catalog_name || n.at_clause)) {
+      refuse("dp: qualified or time-travel table references are not allowed");
+    }
+  });
   const restricted = new Map<string, AstNode>();
   for (const d of read) {
     const sql = `SELECT * FROM (SELECT * FROM ${q(d.id)} AS ${q(TABLE)} WHERE ${unitOf(d)} = ${q(UNITS)}.${q(UNIT)}) AS ${q(FILLER)}`;
@@ -315,7 +324,7 @@ export async function customSql(
     else if (c.kind === "count-distinct") {
       // Units, not values: one unit adds at most 1 to a group whatever the column holds.
       select.push(`count(DISTINCT CASE WHEN ${a} IS NOT NULL THEN ${q(UNIT)} END) AS ${name}`);
-    } else {
+    } else if (c.kind === "sum") {
       const places = c.decimals ?? 0;
       let range: ReturnType<typeof clampRange>;
       try {
@@ -338,7 +347,7 @@ export async function customSql(
 
   const rowColumns = columns.length > 0 ? columns.map((c) => String(c.alias)) : [FILLER];
   const units = read
-    .map((d) => `SELECT ${unitOf(d)} FROM ${q(d.id)} AS ${q(TABLE)} WHERE ${unitOf(d)} IS NOT NULL`)
+    .map((d) => `SELECT DISTINCT ${unitOf(d)} FROM ${q(d.id)} AS ${q(TABLE)} WHERE ${unitOf(d)} IS NOT NULL`)
     .join(" UNION ");
   const order = rowColumns.map((c) => `${q(ROW)}.${q(c)}`).join(", ");
   const groupBy = keys.length > 0 ? ` GROUP BY ${keys.map((_, i) => q(keyName(i))).join(", ")}` : "";

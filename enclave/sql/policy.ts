@@ -6,12 +6,13 @@
  * rewritten by dp-rewrite.ts (per-person contribution bounds) and its rows go to enclave/dp with
  * the spec the plan carries. Only scalar outputs of allowed names may leave, under either rule.
  */
-import type { DuckDBConnection, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
-import { SCALAR_OUTPUT_TYPES } from "../../protocol/rules/functions.js";
+import type { DuckDBConnection, DuckDBListValue, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
 import { QueryCheckError } from "../../protocol/rules/errors.js";
+import { SCALAR_OUTPUT_TYPES } from "../../protocol/rules/functions.js";
 import type { DpSpec } from "../dp/apply.js";
 import { type AstNode, columnRef, functionCall, renderSql, walk } from "./ast.js";
 import type { CheckedQuery } from "./check.js";
+import { type DifferencingGuard, type PeopleSets, peopleSet } from "./differencing.js";
 import { checkDpSpec, customSql, dpSpecOf } from "./dp-rewrite.js";
 import type { SqlEngine } from "./engine.js";
 import { HIDDEN_PREFIX } from "./hidden.js";
@@ -29,6 +30,8 @@ export interface QueryPlan {
   /** Columns that may leave, in order; hidden k-counts follow them in the statement's output. */
   columns: OutputColumn[];
   hidden: number;
+  /** Aggregation rule with the differencing guard: per table, the hidden list of identity hashes follows the counts. */
+  guarded: boolean;
   /** DP policies only: how enclave/dp noises the rows, and the hidden columns' names and types. */
   dp?: { spec: DpSpec; hiddenColumns: OutputColumn[] };
   close(): void;
@@ -37,12 +40,30 @@ export interface QueryPlan {
 /** The enclave's alias for the table at `index` of an aggregation plan's FROM. */
 const tableAlias = (index: number): string => `${HIDDEN_PREFIX}_t${index}`;
 
+/** `list(DISTINCT hash(ref)) FILTER (WHERE ref IS NOT NULL)`: the people behind a group, hashed. */
+function peopleOf(ref: AstNode, alias: string): AstNode {
+  const call = functionCall("list", [functionCall("hash", [ref], false, "")], true, alias);
+  call.filter = {
+    class: "OPERATOR",
+    type: "OPERATOR_IS_NOT_NULL",
+    alias: "",
+    query_location: 0,
+    children: [ref],
+  };
+  return call;
+}
+
 /**
  * Re-emits an aggregation query from its checked tree: every table gets the enclave's alias and
  * every column reference is rewritten to it, so what DuckDB binds is exactly what the plan names;
- * the hidden distinct-identity counts follow the outputs, one per table.
+ * casts become TRY_CAST (a value that does not convert is NULL, never a data-dependent error).
+ * The hidden distinct-identity counts follow the outputs, one per table, then (with the
+ * differencing guard) each table's identity hashes.
  */
-async function aggregationSql(engine: SqlEngine, checked: CheckedQuery): Promise<{ sql: string; hidden: number }> {
+async function aggregationSql(
+  engine: SqlEngine,
+  checked: CheckedQuery,
+): Promise<{ sql: string; hidden: number }> {
   const plan = checked.plan!;
   const parsed = structuredClone(checked.parsed);
   const root = parsed.statements![0]!.node;
@@ -61,13 +82,24 @@ async function aggregationSql(engine: SqlEngine, checked: CheckedQuery): Promise
     if (!table || !column) throw outside();
     n.column_names = [tableAlias(table.index), column.name];
   });
+  walk(root, (n: AstNode) => {
+    if (n.class === "CAST") n.try_cast = true;
+  });
   const selectList = root.select_list as unknown[];
+  const identity = (t: (typeof plan.tables)[number]) =>
+    columnRef([tableAlias(t.index), t.dataset.identityColumn]);
   for (const t of plan.tables) {
-    const ref = columnRef([tableAlias(t.index), t.dataset.identityColumn]);
-    selectList.push(functionCall("count", [ref], true, `${HIDDEN_PREFIX}_k${t.index}`));
+    selectList.push(functionCall("count", [identity(t)], true, `${HIDDEN_PREFIX}_k${t.index}`));
   }
-  return { sql: await renderSql(engine.connection, parsed), hidden: plan.tables.length };
+  if (guarded(checked)) {
+    for (const t of plan.tables) selectList.push(peopleOf(identity(t), `${HIDDEN_PREFIX}_u${t.index}`));
+  }
+  const hidden = plan.tables.length * (guarded(checked) ? 2 : 1);
+  return { sql: await renderSql(engine.connection, parsed), hidden };
 }
+
+const guarded = (checked: CheckedQuery): boolean =>
+  checked.query.policy.kind === "aggregation" && checked.query.policy.differencingGuard !== false;
 
 /** "DECIMAL(18,2)" → "DECIMAL": the type family an output column's type name belongs to. */
 const typeFamily = (name: string): string => name.replace(/\(.*\)$/, "");
@@ -104,8 +136,9 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
       columns.push({ name, type });
     }
     for (let i = visible; i < statement.columnCount; i++) {
-      if (statement.columnType(i).toString() !== "BIGINT") {
-        throw new QueryCheckError(query.id, "hidden count has an unexpected type");
+      const expected = guarded(checked) && i >= visible + hidden / 2 ? "UBIGINT[]" : "BIGINT";
+      if (query.policy.kind === "aggregation" && statement.columnType(i).toString() !== expected) {
+        throw new QueryCheckError(query.id, "hidden column has an unexpected type");
       }
     }
     const bound = new Set<string>();
@@ -114,7 +147,15 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
     if (bound.size !== declared.length || !declared.every((p) => bound.has(p))) {
       throw new QueryCheckError(query.id, "parameters differ from the declared ones");
     }
-    const plan: QueryPlan = { checked, connection, statement, columns, hidden, close };
+    const plan: QueryPlan = {
+      checked,
+      connection,
+      statement,
+      columns,
+      hidden,
+      guarded: guarded(checked),
+      close,
+    };
     const dp = query.policy.dp;
     if (dp) {
       const hiddenColumns: OutputColumn[] = [];
@@ -157,25 +198,39 @@ export function canonicalRows<R extends readonly Json[]>(rows: R[]): R[] {
 }
 
 /**
- * Applies the plan's policy to raw rows (for the hidden counts) and their JSON rendering. Under DP
- * every row passes with its hidden cells: the k rule is applied to noisy counts by enclave/dp.
+ * Applies the plan's policy to raw rows (for the hidden columns) and their JSON rendering: the k
+ * rule, then (when the plan is guarded) the differencing guard over the rows that passed, in
+ * canonical order. Under DP every row passes with its hidden cells: the k rule is applied to
+ * noisy counts by enclave/dp.
  */
 export function applyOutputPolicy(
   plan: QueryPlan,
   raw: readonly (readonly unknown[])[],
   json: readonly (readonly Json[])[],
+  guard?: DifferencingGuard,
 ): { rows: Json[][]; groupsSuppressed: number } {
   if (plan.dp) return { rows: json.map((r) => [...r]), groupsSuppressed: 0 };
   const visible = plan.columns.length;
-  const k = plan.checked.query.policy.minDistinctIdentities;
-  const rows: Json[][] = [];
-  let groupsSuppressed = 0;
+  const tables = plan.guarded ? plan.hidden / 2 : plan.hidden;
+  const { query } = plan.checked;
+  const k = query.policy.minDistinctIdentities;
+  const passed: { row: Json[]; people: PeopleSets }[] = [];
   raw.forEach((row, i) => {
-    if (plan.hidden > 0 && !passesK(row.slice(visible).map(Number), k)) {
-      groupsSuppressed++;
-      return;
-    }
-    rows.push(json[i]!.slice(0, visible));
+    if (!passesK(row.slice(visible, visible + tables).map(Number), k)) return;
+    const people = plan.guarded
+      ? row.slice(visible + tables).map((cell) => peopleSet((cell as DuckDBListValue).items))
+      : [];
+    passed.push({ row: json[i]!.slice(0, visible), people });
   });
-  return { rows: canonicalRows(rows), groupsSuppressed };
+  passed.sort((a, b) => compareRows(a.row, b.row));
+  const released =
+    plan.guarded && guard
+      ? guard.release(
+          query.id,
+          passed.map((p) => p.people),
+          k,
+        )
+      : passed.map(() => true);
+  const rows = passed.filter((_, i) => released[i]).map((p) => p.row);
+  return { rows, groupsSuppressed: raw.length - rows.length };
 }

@@ -6,6 +6,7 @@ import type { Json } from "@duckdb/node-api";
 import { isCleanroomError, UsageError } from "../../attestation/errors.js";
 import type { ApprovedQuery } from "../../protocol/contract/types.js";
 import { checkApprovedQuery } from "./check.js";
+import type { DifferencingGuard } from "./differencing.js";
 import type { SqlEngine } from "./engine.js";
 import { QueryFailedError, QueryTimeoutError, ResultTooLargeError } from "./errors.js";
 import { type BoundParameter, validateParameters } from "./params.js";
@@ -59,33 +60,55 @@ function bind(plan: QueryPlan, params: BoundParameter[]): void {
   }
 }
 
-async function execute(engine: SqlEngine, plan: QueryPlan, params: BoundParameter[]): Promise<QueryResult> {
+/** Rows the engine may produce before the output policy, as a multiple of the released-row cap. */
+const SCANNED_ROWS_PER_RESULT_ROW = 10;
+
+async function execute(
+  engine: SqlEngine,
+  plan: QueryPlan,
+  params: BoundParameter[],
+  guard: DifferencingGuard | undefined,
+): Promise<QueryResult> {
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     plan.connection.interrupt();
   }, engine.queryTimeoutMs);
+  // A data-dependent failure (a value that overflows, too many groups before suppression) is
+  // released as an answer with every group suppressed: success or failure is never an oracle.
+  const suppressedAll: QueryResult = {
+    columns: plan.columns,
+    rows: [],
+    groupsSuppressed: 0,
+    ...(plan.dp ? { dp: plan.dp } : {}),
+  };
   try {
     bind(plan, params);
-    const reader = await plan.statement.streamAndReadUntil(engine.maxResultRows + 1);
-    if (reader.currentRowCount > engine.maxResultRows) {
-      throw new ResultTooLargeError("query result exceeds the row cap");
-    }
-    const { rows, groupsSuppressed } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson());
+    const scanned = engine.maxResultRows * SCANNED_ROWS_PER_RESULT_ROW;
+    const reader = await plan.statement.streamAndReadUntil(scanned + 1);
+    if (reader.currentRowCount > scanned) return suppressedAll;
+    const { rows, groupsSuppressed } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson(), guard);
+    // Counted after suppression: only rows that may be released decide it.
+    if (rows.length > engine.maxResultRows) throw new ResultTooLargeError("query result exceeds the row cap");
     return { columns: plan.columns, rows, groupsSuppressed, ...(plan.dp ? { dp: plan.dp } : {}) };
   } catch (e) {
     if (isCleanroomError(e)) throw e;
     if (timedOut) throw new QueryTimeoutError("query exceeded its time limit", { cause: e });
-    throw new QueryFailedError(e);
+    return suppressedAll;
   } finally {
     clearTimeout(timer);
   }
 }
 
+/**
+ * Runs `query` with `params`. `guard`: the contract's differencing guard, which remembers what this
+ * query released (absent: no history is kept, e.g. in engine-level tests).
+ */
 export async function runApprovedQuery(
   engine: SqlEngine,
   query: ApprovedQuery,
   params: Record<string, unknown>,
+  guard?: DifferencingGuard,
 ): Promise<QueryResult> {
   const bound = validateParameters(query.parameters, params);
   let entry: CachedPlan;
@@ -96,7 +119,7 @@ export async function runApprovedQuery(
   } catch (e) {
     throw isCleanroomError(e) ? e : new QueryFailedError(e);
   }
-  const run = entry.tail.then(() => execute(engine, plan, bound));
+  const run = entry.tail.then(() => execute(engine, plan, bound, guard));
   entry.tail = run.catch(() => undefined);
   return run;
 }

@@ -48,8 +48,8 @@ export interface AuditData {
     resultDigest: string;
     epsilon: number;
     groupsSuppressed: number;
-    /** Present exactly when the run spent epsilon (a DP policy). */
-    ledger?: AuditLedgerEntry;
+    /** Present exactly when the run spent epsilon (a DP policy): one debit per recipient, who all learn the answer. */
+    ledger?: AuditLedgerEntry[];
   };
 }
 export type AuditKind = keyof AuditData;
@@ -99,18 +99,29 @@ const DATA_CHECKS: { [K in AuditKind]: (d: Record<string, unknown>) => boolean }
     Number.isFinite(d.epsilon) &&
     d.epsilon >= 0 &&
     count(d.groupsSuppressed) &&
-    (d.ledger === undefined ? d.epsilon === 0 : ledgerMatches(d.ledger, d)),
+    (d.ledger === undefined ? d.epsilon === 0 : debitsMatch(d.ledger, d)),
 };
 
-/** A debit by this run's requester, on this query, of exactly the epsilon the entry reports. */
-function ledgerMatches(v: unknown, run: Record<string, unknown>): boolean {
+/** One debit per recipient, distinct parties, consecutive ledger positions, each as `debitMatches`. */
+function debitsMatch(v: unknown, run: Record<string, unknown>): boolean {
+  if (!Array.isArray(v) || v.length === 0 || v.length > 64) return false;
+  if (!v.every((d) => debitMatches(d, run))) return false;
+  const parties = new Set(v.map((d) => (d as AuditLedgerEntry).party));
+  const consecutive = v.every(
+    (d, i) => i === 0 || (d as AuditLedgerEntry).seq === (v[i - 1] as AuditLedgerEntry).seq + 1,
+  );
+  return parties.size === v.length && consecutive;
+}
+
+/** A debit on this query of exactly the epsilon the entry reports. */
+function debitMatches(v: unknown, run: Record<string, unknown>): boolean {
   return (
     isPlainObject(v) &&
     !keysProblem(v, ["seq", "prev", "party", "query", "micros", "total"]) &&
     Number.isSafeInteger(v.seq) &&
     (v.seq as number) >= 1 &&
     str(v.prev, HEX64) &&
-    v.party === run.requester &&
+    str(v.party, PARTY_ID) &&
     v.query === run.query &&
     count(v.micros) &&
     (v.micros as number) >= 1 &&

@@ -133,6 +133,11 @@ export interface OutputPolicy {
   allowedColumns: string[];
   /** How many times the query may run in this contract's lifetime (all requesters together). */
   maxRuns?: number;
+  /**
+   * Aggregation rule only: suppress a row whose people differ from those of a row this query
+   * released before by fewer than k, in any table (docs/QUERY-RULES.md). Default true.
+   */
+  differencingGuard?: boolean;
   /** Required under "custom", refused under "aggregation". */
   dp?: DpPolicy;
 }

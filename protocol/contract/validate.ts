@@ -17,9 +17,9 @@ import type {
   DpDomain,
   DpGroups,
   DpPolicy,
-  OutputPolicy,
   Measure,
   MeasureAggregate,
+  OutputPolicy,
   Parameter,
   ParameterType,
   Party,
@@ -206,7 +206,8 @@ function measure(v: unknown, path: string, declared: Map<string, Column>, identi
   unique(aggregates, (i) => `${path}.aggregates[${i}]`);
   const type = declared.get(column!)!.type;
   aggregates.forEach((a, i) => {
-    if (NUMERIC_AGGREGATES.has(a) && !NUMERIC_TYPES.has(type)) fail(`${path}.aggregates[${i}]`, "needs a numeric column");
+    if (NUMERIC_AGGREGATES.has(a) && !NUMERIC_TYPES.has(type))
+      fail(`${path}.aggregates[${i}]`, "needs a numeric column");
   });
   return { column: column!, aggregates };
 }
@@ -232,7 +233,12 @@ function analysis(v: unknown, path: string, columns: Column[], identity: string)
 }
 
 function dataset(v: unknown, path: string, parties: Set<string>): Dataset {
-  const o = obj(v, path, ["id", "owner", "format", "columns", "identityColumn", "analysis"], ["identityFormat"]);
+  const o = obj(
+    v,
+    path,
+    ["id", "owner", "format", "columns", "identityColumn", "analysis"],
+    ["identityFormat"],
+  );
   const id = matching(o.id, `${path}.id`, DATASET_ID, "dataset id");
   const owner = matching(o.owner, `${path}.owner`, PARTY_ID, "party id");
   if (!parties.has(owner)) fail(`${path}.owner`, "unknown party");
@@ -405,7 +411,12 @@ function domain(v: unknown, path: string, allowed: Set<string>, noised: Set<stri
 }
 
 function policy(v: unknown, path: string): OutputPolicy {
-  const o = obj(v, path, ["kind", "minDistinctIdentities", "allowedColumns"], ["maxRuns", "dp"]);
+  const o = obj(
+    v,
+    path,
+    ["kind", "minDistinctIdentities", "allowedColumns"],
+    ["maxRuns", "dp", "differencingGuard"],
+  );
   const kind = oneOf(o.kind, `${path}.kind`, ["aggregation", "custom"] as const);
   const minDistinctIdentities = positiveInteger(o.minDistinctIdentities, `${path}.minDistinctIdentities`);
   if (minDistinctIdentities < MIN_K) fail(`${path}.minDistinctIdentities`, `below the floor of ${MIN_K}`);
@@ -415,6 +426,12 @@ function policy(v: unknown, path: string): OutputPolicy {
   unique(allowedColumns, (i) => `${path}.allowedColumns[${i}]`, true);
   const out: OutputPolicy = { kind, minDistinctIdentities, allowedColumns };
   if (o.maxRuns !== undefined) out.maxRuns = positiveInteger(o.maxRuns, `${path}.maxRuns`);
+  if (o.differencingGuard !== undefined) {
+    if (typeof o.differencingGuard !== "boolean") fail(`${path}.differencingGuard`, "not a boolean");
+    // Under the custom rule the noise and the budget are what bound differencing.
+    if (kind !== "aggregation") fail(`${path}.differencingGuard`, 'only under the "aggregation" rule');
+    out.differencingGuard = o.differencingGuard;
+  }
   // Richer SQL is released only with noise; exact answers only through the positive grammar.
   if (kind === "custom") {
     if (o.dp === undefined) fail(`${path}.dp`, 'required under the "custom" rule');

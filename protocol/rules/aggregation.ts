@@ -188,13 +188,17 @@ class Compiler {
   from(ref: unknown): void {
     if (!isNode(ref)) this.refuse("needs a FROM clause over the contract's datasets");
     if (ref.type === "BASE_TABLE") {
-      if (this.tables.length > 0) this.refuse("tables are joined with JOIN ... ON, not listed with commas", ref);
+      if (this.tables.length > 0)
+        this.refuse("tables are joined with JOIN ... ON, not listed with commas", ref);
       this.table(ref);
       return;
     }
-    if (ref.type !== "JOIN") this.refuse("FROM may only join dataset tables (no subquery, function or VALUES)");
-    if (ref.ref_type === "CROSS") this.refuse("comma and CROSS joins are not allowed (INNER or LEFT JOIN ... ON)");
-    if (ref.ref_type !== "REGULAR") this.refuse(`${lower(ref.ref_type)} joins are not allowed (INNER or LEFT JOIN ... ON)`);
+    if (ref.type !== "JOIN")
+      this.refuse("FROM may only join dataset tables (no subquery, function or VALUES)");
+    if (ref.ref_type === "CROSS")
+      this.refuse("comma and CROSS joins are not allowed (INNER or LEFT JOIN ... ON)");
+    if (ref.ref_type !== "REGULAR")
+      this.refuse(`${lower(ref.ref_type)} joins are not allowed (INNER or LEFT JOIN ... ON)`);
     if (ref.join_type !== "INNER" && ref.join_type !== "LEFT") {
       this.refuse(`${lower(ref.join_type)} joins are not allowed (INNER or LEFT JOIN ... ON)`);
     }
@@ -214,7 +218,10 @@ class Compiler {
       else this.predicate(c, "on");
     }
     if (keys.length === 0) {
-      this.refuse(`the join of ${table.alias} needs an equality of identity or join columns with an earlier table`, ref.condition);
+      this.refuse(
+        `the join of ${table.alias} needs an equality of identity or join columns with an earlier table`,
+        ref.condition,
+      );
     }
     this.joins.push({ table, type: ref.join_type, keys, text: printExpression(ref.condition) });
   }
@@ -263,7 +270,10 @@ class Compiler {
   column(node: AstNode): ColumnUse {
     const names = Array.isArray(node.column_names) ? node.column_names.map(String) : [];
     if (names.length !== 2) {
-      this.refuse(`column ${names.join(".")} must be written as alias.column with a FROM table's alias`, node);
+      this.refuse(
+        `column ${names.join(".")} must be written as alias.column with a FROM table's alias`,
+        node,
+      );
     }
     const table = this.tables.find((t) => t.alias === lower(names[0]));
     if (!table) this.refuse(`${names[0]} is not a table of this query's FROM`, node);
@@ -271,7 +281,10 @@ class Compiler {
     if (!column) this.refuse(`${names[1]} is not a column of ${table.dataset.id}`, node);
     const roles = rolesOf(table.dataset, column.name);
     if (roles.length === 0) {
-      this.refuse(`column ${column.name} of ${table.dataset.id} has no analysis role (not a dimension, join column or measure)`, node);
+      this.refuse(
+        `column ${column.name} of ${table.dataset.id} has no analysis role (not a dimension, join column or measure)`,
+        node,
+      );
     }
     const use = { table, column, roles };
     this.columns.push(use);
@@ -289,12 +302,21 @@ class Compiler {
         const use = this.column(node);
         if (use.roles.includes("dimension")) return;
         if (use.roles.includes("identity")) {
-          this.refuse(`identity column ${use.table.alias}.${use.column.name} may appear only in join equalities and count(DISTINCT ...)`, node);
+          this.refuse(
+            `identity column ${use.table.alias}.${use.column.name} may appear only in join equalities and count(DISTINCT ...)`,
+            node,
+          );
         }
         if (use.roles.includes("measure")) {
-          this.refuse(`measure ${use.table.alias}.${use.column.name} may appear only inside an allowed aggregate`, node);
+          this.refuse(
+            `measure ${use.table.alias}.${use.column.name} may appear only inside an allowed aggregate`,
+            node,
+          );
         }
-        this.refuse(`join column ${use.table.alias}.${use.column.name} may appear only in join equalities`, node);
+        this.refuse(
+          `join column ${use.table.alias}.${use.column.name} may appear only in join equalities`,
+          node,
+        );
         break;
       }
       case "CAST":
@@ -319,7 +341,10 @@ class Compiler {
         this.dimension(node.else_expr, place);
         return;
       case "PARAMETER":
-        this.refuse(`parameter $${String(node.identifier)} may only be compared with a dimension column in WHERE`, node);
+        this.refuse(
+          `parameter $${String(node.identifier)} may only be compared with a dimension column in WHERE`,
+          node,
+        );
     }
     this.refuse("expression not allowed by the aggregation rule", node);
   }
@@ -332,7 +357,8 @@ class Compiler {
   /** A plain (non-aggregate) function call with no FILTER, ORDER BY or DISTINCT, from `allowed`. */
   scalarCall(node: AstNode, allowed: Set<string>): void {
     const name = lower(node.function_name);
-    if (!empty(node.schema) || !empty(node.catalog)) this.refuse("qualified function names are not allowed", node);
+    if (!empty(node.schema) || !empty(node.catalog))
+      this.refuse("qualified function names are not allowed", node);
     if (!allowed.has(name)) this.refuse(`function ${name} is not on the aggregation rule's list`, node);
     const orders = isNode(node.order_bys) ? list(node.order_bys, "orders") : [];
     if (node.distinct || !empty(node.filter) || orders.length > 0 || node.export_state) {
@@ -375,9 +401,15 @@ class Compiler {
         return;
       case "OPERATOR": {
         const [first, ...rest] = list(node, "children");
-        if (node.type === "OPERATOR_NOT") return this.predicate(first, place);
+        if (node.type === "OPERATOR_NOT") {
+          this.predicate(first, place);
+          return;
+        }
         if (place === "having") break;
-        if (node.type === "OPERATOR_IS_NULL" || node.type === "OPERATOR_IS_NOT_NULL") return value(first);
+        if (node.type === "OPERATOR_IS_NULL" || node.type === "OPERATOR_IS_NOT_NULL") {
+          value(first);
+          return;
+        }
         if (node.type === "COMPARE_IN" || node.type === "COMPARE_NOT_IN") {
           for (const r of rest) if (!this.parameterComparison(first, r, place)) value(r);
           value(first);
@@ -387,9 +419,13 @@ class Compiler {
       }
       case "FUNCTION":
         if (place === "having") break;
-        return value(node);
+        value(node);
+        return;
     }
-    this.refuse(`condition not allowed by the aggregation rule${place === "having" ? " in HAVING" : ""}`, node);
+    this.refuse(
+      `condition not allowed by the aggregation rule${place === "having" ? " in HAVING" : ""}`,
+      node,
+    );
   }
 
   /** `dimension column <op> $param` in WHERE (types must be comparable); false when `param` is no parameter. */
@@ -402,12 +438,18 @@ class Compiler {
     }
     const use = this.column(columnNode);
     if (!use.roles.includes("dimension")) {
-      this.refuse(`parameter $${name} may only be compared with a dimension column, not ${use.table.alias}.${use.column.name}`, param);
+      this.refuse(
+        `parameter $${name} may only be compared with a dimension column, not ${use.table.alias}.${use.column.name}`,
+        param,
+      );
     }
     const declared = this.query.parameters.find((p) => p.name === name);
     if (!declared) this.refuse(`parameter $${name} is not declared`, param);
     if (!COMPARABLE[declared.type].includes(use.column.type)) {
-      this.refuse(`parameter $${name} (${declared.type}) is compared with ${use.column.name} (${use.column.type})`, param);
+      this.refuse(
+        `parameter $${name} (${declared.type}) is compared with ${use.column.name} (${use.column.type})`,
+        param,
+      );
     }
     this.parameters.push({ name, type: declared.type, column: use });
     return true;
@@ -415,10 +457,7 @@ class Compiler {
 
   number(node: unknown): void {
     const ok =
-      isNode(node) &&
-      node.class === "CONSTANT" &&
-      isNode(node.value) &&
-      typeof node.value.value === "number";
+      isNode(node) && node.class === "CONSTANT" && isNode(node.value) && typeof node.value.value === "number";
     if (!ok) this.refuse("HAVING compares an aggregate with a number", node);
   }
 
@@ -449,9 +488,11 @@ class Compiler {
   aggregate(node: AstNode): AggregateUse {
     const name = lower(node.function_name);
     const orders = isNode(node.order_bys) ? list(node.order_bys, "orders") : [];
-    if (!empty(node.schema) || !empty(node.catalog)) this.refuse("qualified function names are not allowed", node);
+    if (!empty(node.schema) || !empty(node.catalog))
+      this.refuse("qualified function names are not allowed", node);
     if (!empty(node.filter)) this.refuse("aggregate FILTER clauses are not allowed", node);
-    if (orders.length > 0 || node.export_state) this.refuse("ordered or exported aggregates are not allowed", node);
+    if (orders.length > 0 || node.export_state)
+      this.refuse("ordered or exported aggregates are not allowed", node);
     const args = list(node, "children");
     if (name === "count_star") return { fn: "count" };
     if (args.length !== 1 || !isNode(args[0]) || args[0].class !== "COLUMN_REF") {
@@ -481,7 +522,11 @@ class Compiler {
  * Compiles the parse tree of an approved query under the aggregation rule, or throws
  * QueryCheckError naming the query, the rule and the offending expression.
  */
-export function compileAggregation(root: AstNode, query: ApprovedQuery, datasets: Dataset[]): AggregationPlan {
+export function compileAggregation(
+  root: AstNode,
+  query: ApprovedQuery,
+  datasets: Dataset[],
+): AggregationPlan {
   const refuse: Refuse = (reason, node) => {
     throw new QueryCheckError(query.id, node === undefined ? reason : `${reason}: ${printExpression(node)}`);
   };
@@ -491,7 +536,8 @@ export function compileAggregation(root: AstNode, query: ApprovedQuery, datasets
     if (key === "modifiers") {
       for (const m of v as AstNode[]) {
         if (m.type === "DISTINCT_MODIFIER") refuse("SELECT DISTINCT is not allowed");
-        if (m.type === "ORDER_MODIFIER") refuse("ORDER BY is not allowed: the enclave releases rows in a canonical order");
+        if (m.type === "ORDER_MODIFIER")
+          refuse("ORDER BY is not allowed: the enclave releases rows in a canonical order");
         refuse("LIMIT and OFFSET are not allowed");
       }
     }
@@ -501,7 +547,8 @@ export function compileAggregation(root: AstNode, query: ApprovedQuery, datasets
   }
   if (!empty(root.qualify)) refuse("QUALIFY is not allowed");
   if (!empty(root.sample)) refuse("USING SAMPLE is not allowed");
-  if (root.aggregate_handling !== "STANDARD_HANDLING") refuse("GROUP BY ALL is not allowed: list the GROUP BY expressions");
+  if (root.aggregate_handling !== "STANDARD_HANDLING")
+    refuse("GROUP BY ALL is not allowed: list the GROUP BY expressions");
 
   const c = new Compiler(query, datasets, refuse);
   c.from(root.from_table);
@@ -511,7 +558,8 @@ export function compileAggregation(root: AstNode, query: ApprovedQuery, datasets
   const groupSets = list(root, "group_sets");
   if (groupSets.length > 1) refuse("GROUPING SETS, ROLLUP and CUBE are not allowed");
   for (const g of groupBy) {
-    if (isNode(g) && g.class === "CONSTANT") refuse("GROUP BY by position is not allowed: name the expression", g);
+    if (isNode(g) && g.class === "CONSTANT")
+      refuse("GROUP BY by position is not allowed: name the expression", g);
     c.dimension(g, "dimension");
   }
   const groupShapes = new Set(groupBy.map(shape));
@@ -527,18 +575,32 @@ export function compileAggregation(root: AstNode, query: ApprovedQuery, datasets
     const before = c.columns.length;
     if (groupShapes.has(shape(item))) {
       c.dimension(item, "dimension");
-      outputs.push({ name, kind: "dimension", text: printExpression(item), columns: c.columns.slice(before), aggregates: [] });
+      outputs.push({
+        name,
+        kind: "dimension",
+        text: printExpression(item),
+        columns: c.columns.slice(before),
+        aggregates: [],
+      });
       continue;
     }
     const aggregates = c.aggregateExpr(item);
-    if (aggregates.length === 0) refuse(`output ${name} is neither a GROUP BY expression nor an aggregate`, item);
-    outputs.push({ name, kind: "aggregate", text: printExpression(item), columns: c.columns.slice(before), aggregates });
+    if (aggregates.length === 0)
+      refuse(`output ${name} is neither a GROUP BY expression nor an aggregate`, item);
+    outputs.push({
+      name,
+      kind: "aggregate",
+      text: printExpression(item),
+      columns: c.columns.slice(before),
+      aggregates,
+    });
   }
   if (outputs.length === 0) refuse("no output columns");
   if (!empty(root.having)) c.predicate(root.having, "having");
 
   const used = new Set(c.parameters.map((p) => p.name));
-  for (const p of query.parameters) if (!used.has(p.name)) refuse(`declares parameter ${p.name} but never uses it`);
+  for (const p of query.parameters)
+    if (!used.has(p.name)) refuse(`declares parameter ${p.name} but never uses it`);
 
   return {
     tables: c.tables,

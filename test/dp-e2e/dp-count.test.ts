@@ -3,13 +3,26 @@
  * epsilon is debited and recorded in the audit log (with the ledger debit, from which the
  * ledger is rebuilt), the budget runs out after budget / epsilon runs with ERR_DP_BUDGET, and
  * nothing data-dependent (groupsSuppressed) is released. Also: private group keys pass a noisy
- * threshold instead of the exact k cut, and contributions are bounded and clamped in the SQL.
+ * threshold instead of the exact k cut, public group keys are exactly the declared ones, and
+ * contributions are bounded (per person, over the whole query) and clamped in the SQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrivacyLedger } from "../../enclave/dp/ledger.js";
 import type { AuditEntry } from "../../protocol/audit/entry.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
-import { buyers, Clients, data, exactBuyers, hashedEmail, insightDp, K, userSpend } from "./setup.js";
+import {
+  AGE_BANDS,
+  buyers,
+  Clients,
+  data,
+  exactBuyers,
+  hashedEmail,
+  insightDp,
+  insightPublic,
+  K,
+  NOBODY,
+  userSpend,
+} from "./setup.js";
 
 const HEAVY = hashedEmail(900_001);
 const SMALL = hashedEmail(900_002);
@@ -28,6 +41,7 @@ beforeAll(async () => {
     buyers("buyers-dp", { epsilon: 1, budget: 3, maxRowsPerIdentity: 5 }),
     userSpend,
     insightDp,
+    insightPublic,
   ]);
   await world.load(csv);
 });
@@ -36,7 +50,7 @@ afterAll(() => world.close());
 const code = (c: string) => expect.objectContaining({ code: c });
 
 describe("DP count end to end", () => {
-  const params = { category: "shoes", exclude: "nobody" };
+  const params = { category: "shoes", exclude: NOBODY };
 
   it("releases a noised integer, debits epsilon per run, and refuses after budget / epsilon runs", async () => {
     const exact = exactBuyers(csv.purchases, "shoes");
@@ -83,6 +97,15 @@ describe("DP count end to end", () => {
     const bands = rows.map((r) => r[0]);
     expect(bands).toEqual(["18-34", "35-49", "50-64"]); // "65+" (about 1 % of buyers) never passes
     for (const r of rows) expect(r[1]).toMatch(/^\d+$/);
+  });
+
+  it("public group keys: exactly the declared bands, in order, the rare and the absent ones too", async () => {
+    const { body, rows } = await world.run(world.advertiser, "insight-public", { category: "shoes" });
+    expect(body).toMatchObject({ epsilon: 1, groupsSuppressed: 0, rows: AGE_BANDS.length });
+    expect(rows.map((r) => r[0])).toEqual(AGE_BANDS);
+    // "unknown" holds no one: its count is noise around 0 (scale 3 here), clamped at 0 when shown.
+    const unknown = Number(rows.find((r) => r[0] === "unknown")![1]);
+    expect(unknown).toBeLessThan(60);
   });
 });
 

@@ -6,10 +6,10 @@
  * ERR_LEDGER_ROLLBACK.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buyers, Clients, data } from "./setup.js";
+import { buyers, Clients, data, NOBODY } from "./setup.js";
 
 const csv = data();
-const params = { category: "shoes", exclude: "nobody" };
+const params = { category: "shoes", exclude: NOBODY };
 const code = (c: string) => expect.objectContaining({ code: c });
 let first: Clients;
 let fullLog: string[];

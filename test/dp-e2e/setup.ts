@@ -1,7 +1,8 @@
 /**
  * A DP collaboration driven through the Enclave class: the two use-case parties and datasets
- * (scripts/demo/usecases.ts data, 2 000 publisher users), DP variants of the use-case queries,
- * and a client that loads data, runs queries, keeps the highest head it saw and opens results.
+ * (scripts/demo/usecases.ts data, 2 000 publisher users, plus one victim), queries under the
+ * custom rule (differential privacy) and one under the aggregation rule for comparison, and a
+ * client that loads data, runs queries, keeps the highest head it saw and opens results.
  */
 import type { Enclave } from "../../enclave/runtime.js";
 import type { AuditHead } from "../../protocol/audit/entry.js";
@@ -21,33 +22,49 @@ import {
   startEnclave,
   utf8,
 } from "../enclave/world.js";
-import { audienceInsight, exposures, hashedEmail, K, purchases, useCaseCsv } from "../sql/usecases.js";
+import { exposures, hashedEmail, K, purchases, useCaseCsv } from "../sql/usecases.js";
 
 export { hashedEmail, K };
 
-const aggregate = (allowedColumns: string[], dp?: DpPolicy) => ({
-  kind: "aggregate" as const,
+/** The victim of the differencing attack: one shoes purchase at a timestamp no one else has. */
+export const VICTIM = hashedEmail(900_000);
+export const VICTIM_TS = "2024-06-30 03:33:33";
+/** A timestamp no purchase has: excludes nobody. */
+export const NOBODY = "1970-01-01 00:00:00";
+
+/** The aggregation rule with the k rule alone (the differencing guard off, to show the attack). */
+const aggregation = (allowedColumns: string[]) => ({
+  kind: "aggregation" as const,
   minDistinctIdentities: K,
   allowedColumns,
-  ...(dp ? { dp } : {}),
+  differencingGuard: false,
 });
 
-/** Distinct buyers in a category, leaving one user id out: the differencing attack's query. */
+const custom = (allowedColumns: string[], dp: DpPolicy) => ({
+  kind: "custom" as const,
+  minDistinctIdentities: K,
+  allowedColumns,
+  dp,
+});
+
+/**
+ * Distinct buyers in a category, leaving out the purchases at one timestamp (a dimension): the
+ * differencing attack's query. Without `dp` it runs under the aggregation rule (exact, k only).
+ */
 export function buyers(id: string, dp?: Omit<DpPolicy, "groups" | "columns">): ApprovedQuery {
   return {
     id,
     sql: `SELECT count(DISTINCT p.user_id) AS buyers FROM advertiser_purchases p
-WHERE p.category = $category AND p.user_id <> $exclude`,
+WHERE p.category = $category AND p.purchase_ts <> $exclude`,
     parameters: [
       { name: "category", type: "VARCHAR" },
-      { name: "exclude", type: "VARCHAR" },
+      { name: "exclude", type: "TIMESTAMP" },
     ],
     runners: ["advertiser", "publisher"],
     recipients: ["advertiser", "publisher"],
-    policy: aggregate(
-      ["buyers"],
-      dp && { ...dp, groups: "single", columns: [{ name: "buyers", kind: "count-distinct" }] },
-    ),
+    policy: dp
+      ? custom(["buyers"], { ...dp, groups: "single", columns: [{ name: "buyers", kind: "count-distinct" }] })
+      : aggregation(["buyers"]),
   };
 }
 
@@ -58,7 +75,7 @@ export const userSpend: ApprovedQuery = {
   parameters: [{ name: "user", type: "VARCHAR" }],
   runners: ["advertiser"],
   recipients: ["advertiser"],
-  policy: aggregate(["purchases", "spend"], {
+  policy: custom(["purchases", "spend"], {
     epsilon: 100_000,
     budget: 10_000_000,
     groups: "single",
@@ -71,11 +88,20 @@ export const userSpend: ApprovedQuery = {
   }),
 };
 
+/** The publisher's age bands of the advertiser's buyers in a category (a subquery on the other dataset). */
+const INSIGHT_SQL = `SELECT e.age_band AS age_band, count(DISTINCT e.user_id) AS overlap_users
+FROM publisher_exposures e
+WHERE e.user_id IN (SELECT p.user_id FROM advertiser_purchases p WHERE p.category = $category)
+GROUP BY e.age_band`;
+
 /** Audience insight with data-dependent group keys: a noisy threshold replaces the exact k cut. */
 export const insightDp: ApprovedQuery = {
-  ...audienceInsight,
   id: "insight-dp",
-  policy: aggregate(["age_band", "overlap_users"], {
+  sql: INSIGHT_SQL,
+  parameters: [{ name: "category", type: "VARCHAR" }],
+  runners: ["advertiser"],
+  recipients: ["advertiser"],
+  policy: custom(["age_band", "overlap_users"], {
     epsilon: 1,
     budget: 100,
     groups: "private",
@@ -84,13 +110,29 @@ export const insightDp: ApprovedQuery = {
   }),
 };
 
-/** The use-case data, plus `extra` purchase lines (CSV, no header). */
+/** The same with declared ("public") age bands: exactly these rows, whatever the data holds. */
+export const AGE_BANDS = ["18-34", "35-49", "50-64", "65+", "unknown"];
+export const insightPublic: ApprovedQuery = {
+  ...insightDp,
+  id: "insight-public",
+  policy: custom(["age_band", "overlap_users"], {
+    epsilon: 1,
+    budget: 100,
+    groups: "public",
+    domain: [{ column: "age_band", values: AGE_BANDS }],
+    columns: [{ name: "overlap_users", kind: "count-distinct" }],
+    maxRowsPerIdentity: 3,
+  }),
+};
+
+/** The use-case data with the victim's purchase, plus `extra` purchase lines (CSV, no header). */
 export function data(extra: string[] = []): { purchases: string; exposures: string } {
   const csv = useCaseCsv();
-  return { purchases: csv.purchases + extra.map((l) => `${l}\n`).join(""), exposures: csv.exposures };
+  const lines = [`${VICTIM},${VICTIM_TS},80.00,shoes`, ...extra];
+  return { purchases: csv.purchases + lines.map((l) => `${l}\n`).join(""), exposures: csv.exposures };
 }
 
-/** Exact distinct buyers in `category` without `exclude`, from the plaintext. */
+/** Exact distinct buyers in `category` without user `exclude`, from the plaintext. */
 export function exactBuyers(purchasesCsv: string, category: string, exclude = ""): number {
   const ids = new Set<string>();
   for (const line of purchasesCsv.trim().split("\n").slice(1)) {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ContractError } from "../../protocol/contract/errors.js";
-import type { Contract } from "../../protocol/contract/types.js";
+import { type Contract, MIN_K } from "../../protocol/contract/types.js";
 import { CONTRACT_LIMITS, validateContract, validateContractJson } from "../../protocol/contract/validate.js";
 import { clone, makeContract, makeParty } from "./fixtures.js";
 
@@ -56,6 +56,12 @@ describe("validateContract", () => {
     ],
     ["party unknown field", (c) => (c.parties[0].role = "admin"), "parties[0]", "unknown field"],
     ["name with control char", (c) => (c.parties[0].name = "a\nb"), "parties[0].name", "control character"],
+    [
+      "name with a bidi override",
+      (c) => (c.parties[0].name = "Acme \u202egnp.exe"),
+      "parties[0].name",
+      "invisible or bidirectional-override character",
+    ],
     [
       "private JWK",
       (c) => (c.parties[0].signingKey.d = "AAAA"),
@@ -129,6 +135,93 @@ describe("validateContract", () => {
       "not a column of the dataset",
     ],
     [
+      "dataset without analysis",
+      (c) => delete c.datasets[0].analysis,
+      "datasets[0]",
+      "missing field analysis",
+    ],
+    [
+      "analysis unknown field",
+      (c) => (c.datasets[0].analysis.rows = true),
+      "datasets[0].analysis",
+      "unknown field",
+    ],
+    [
+      "identity as a dimension",
+      (c) => c.datasets[0].analysis.dimensions.push("email_sha256"),
+      "datasets[0].analysis.dimensions[1]",
+      "the identity column takes no other role",
+    ],
+    [
+      "identity as a join column",
+      (c) => (c.datasets[1].analysis.joinColumns = ["email_sha256"]),
+      "datasets[1].analysis.joinColumns[0]",
+      "the identity column takes no other role",
+    ],
+    [
+      "identity as a measure",
+      (c) => (c.datasets[1].analysis.measures = [{ column: "email_sha256", aggregates: ["count"] }]),
+      "datasets[1].analysis.measures[0].column[0]",
+      "the identity column takes no other role",
+    ],
+    [
+      "dimension not a column",
+      (c) => (c.datasets[1].analysis.dimensions = ["channel"]),
+      "datasets[1].analysis.dimensions[0]",
+      "not a column of the dataset",
+    ],
+    [
+      "dimension listed twice",
+      (c) => c.datasets[0].analysis.dimensions.push("day"),
+      "datasets[0].analysis.dimensions[1]",
+      "duplicate",
+    ],
+    [
+      "measure also a dimension",
+      (c) => c.datasets[0].analysis.dimensions.push("amount"),
+      "datasets[0].analysis.measures[0].column",
+      "already a dimension or join column",
+    ],
+    [
+      "measure also a join column",
+      (c) => (c.datasets[0].analysis.joinColumns = ["amount"]),
+      "datasets[0].analysis.measures[0].column",
+      "already a dimension or join column",
+    ],
+    [
+      "measure listed twice",
+      (c) => c.datasets[0].analysis.measures.push({ column: "amount", aggregates: ["max"] }),
+      "datasets[0].analysis.measures[1].column",
+      "duplicate",
+    ],
+    [
+      "measure without aggregates",
+      (c) => (c.datasets[0].analysis.measures[0].aggregates = []),
+      "datasets[0].analysis.measures[0].aggregates",
+      "empty",
+    ],
+    [
+      "unknown measure aggregate",
+      (c) => c.datasets[0].analysis.measures[0].aggregates.push("stddev"),
+      "datasets[0].analysis.measures[0].aggregates[3]",
+      "unsupported value",
+    ],
+    [
+      "sum of a VARCHAR measure",
+      (c) => (c.datasets[1].analysis = { joinColumns: [], dimensions: [], measures: [{ column: "campaign", aggregates: ["count", "sum"] }] }),
+      "datasets[1].analysis.measures[0].aggregates[1]",
+      "needs a numeric column",
+    ],
+    [
+      "median of a DATE measure",
+      (c) => {
+        c.datasets[0].analysis.dimensions = [];
+        c.datasets[0].analysis.measures.push({ column: "day", aggregates: ["min", "median"] });
+      },
+      "datasets[0].analysis.measures[1].aggregates[1]",
+      "needs a numeric column",
+    ],
+    [
       "bad identityFormat",
       (c) => (c.datasets[0].identityFormat = "md5"),
       "datasets[0].identityFormat",
@@ -142,6 +235,51 @@ describe("validateContract", () => {
       (c) => (c.queries[0].sql = "x".repeat(CONTRACT_LIMITS.sqlChars + 1)),
       "queries[0].sql",
       "too long",
+    ],
+    [
+      "sql with a NUL",
+      (c) => (c.queries[0].sql = `${c.queries[0].sql}\u0000`),
+      "queries[0].sql",
+      "control character",
+    ],
+    [
+      "sql with a vertical tab",
+      (c) => (c.queries[0].sql = c.queries[0].sql.replace(" FROM", "\vFROM")),
+      "queries[0].sql",
+      "control character",
+    ],
+    [
+      "sql with a bidi isolate",
+      (c) => (c.queries[0].sql = c.queries[0].sql.replace("$since", "$since \u2066-- \u2069")),
+      "queries[0].sql",
+      "invisible or bidirectional-override character",
+    ],
+    [
+      "sql with a zero-width space",
+      (c) => (c.queries[1].sql = c.queries[1].sql.replace("i.campaign AS", "i.campaign\u200b AS")),
+      "queries[1].sql",
+      "invisible or bidirectional-override character",
+    ],
+    [
+      "description with a right-to-left override",
+      (c) => (c.queries[0].description = "Purchases \u202eafter\u202c an impression"),
+      "queries[0].description",
+      "invisible or bidirectional-override character",
+    ],
+    [
+      "column name with a zero-width joiner",
+      (c) => (c.datasets[0].columns[1].name = "amo\u200dunt"),
+      "datasets[0].columns[1].name",
+      "invisible or bidirectional-override character",
+    ],
+    [
+      "domain value with a byte-order mark",
+      (c) => {
+        c.queries[0].policy.dp.groups = "public";
+        c.queries[0].policy.dp.domain = [{ column: "campaign", values: ["\ufeffspring"] }];
+      },
+      "queries[0].policy.dp.domain[0].values[0]",
+      "invisible or bidirectional-override character",
     ],
     ["query unknown field", (c) => (c.queries[0].sqlUnsafe = true), "queries[0]", "unknown field"],
     [
@@ -200,7 +338,13 @@ describe("validateContract", () => {
       "not an integer",
     ],
     [
-      "aggregate, no columns",
+      "k below the floor",
+      (c) => (c.queries[1].policy.minDistinctIdentities = 9),
+      "queries[1].policy.minDistinctIdentities",
+      "below the floor of 10",
+    ],
+    [
+      "no allowed columns",
       (c) => (c.queries[0].policy.allowedColumns = []),
       "queries[0].policy.allowedColumns",
       "empty",
@@ -212,10 +356,67 @@ describe("validateContract", () => {
       "must be at least 1",
     ],
     [
-      "dp on row-level",
-      (c) => (c.queries[1].policy.dp = { epsilon: 1, budget: 2 }),
+      "the retired aggregate kind",
+      (c) => (c.queries[1].policy.kind = "aggregate"),
+      "queries[1].policy.kind",
+      "unsupported value",
+    ],
+    [
+      "the retired row-level kind",
+      (c) => (c.queries[1].policy.kind = "row-level"),
+      "queries[1].policy.kind",
+      "unsupported value",
+    ],
+    [
+      "dp under the aggregation rule",
+      (c) => (c.queries[1].policy.dp = clone(c.queries[0].policy.dp)),
       "queries[1].policy.dp",
-      "only for aggregate policies",
+      'only under the "custom" rule',
+    ],
+    [
+      "custom rule without dp",
+      (c) => delete c.queries[0].policy.dp,
+      "queries[0].policy.dp",
+      'required under the "custom" rule',
+    ],
+    [
+      "public groups without a domain",
+      (c) => (c.queries[0].policy.dp.groups = "public"),
+      "queries[0].policy.dp.domain",
+      'required for groups "public"',
+    ],
+    [
+      "a domain on private groups",
+      (c) => (c.queries[0].policy.dp.domain = [{ column: "campaign", values: ["spring"] }]),
+      "queries[0].policy.dp.domain",
+      'only with groups "public"',
+    ],
+    [
+      "a domain over a noised column",
+      (c) => {
+        c.queries[0].policy.dp.groups = "public";
+        c.queries[0].policy.dp.domain = [{ column: "buyers", values: [1] }];
+      },
+      "queries[0].policy.dp.domain[0].column",
+      "a noised column is not a group key",
+    ],
+    [
+      "a domain over a column that may not leave",
+      (c) => {
+        c.queries[0].policy.dp.groups = "public";
+        c.queries[0].policy.dp.domain = [{ column: "day", values: ["2024-01-01"] }];
+      },
+      "queries[0].policy.dp.domain[0].column",
+      "not an allowed column",
+    ],
+    [
+      "a domain value listed twice",
+      (c) => {
+        c.queries[0].policy.dp.groups = "public";
+        c.queries[0].policy.dp.domain = [{ column: "campaign", values: ["spring", "spring"] }];
+      },
+      "queries[0].policy.dp.domain[0].values[1]",
+      "duplicate",
     ],
     [
       "epsilon 0",
@@ -348,6 +549,20 @@ describe("validateContract", () => {
     expect(e.path).toBe(path);
     expect(e.reason).toBe(reason);
     expect(e.message).toBe(`${path}: ${reason}`);
+  });
+
+  it("accepts SQL spread over lines with tabs and CRLF, and a public domain", () => {
+    const c = clone(valid) as Any;
+    c.queries[1].sql = c.queries[1].sql.replaceAll(" FROM", "\r\nFROM").replaceAll(" GROUP", "\n\tGROUP");
+    c.queries[0].policy.dp.groups = "public";
+    c.queries[0].policy.dp.domain = [{ column: "campaign", values: ["spring", "summer"] }];
+    expect(validateContract(c)).toEqual(c);
+  });
+
+  it("accepts k at the floor", () => {
+    const c = clone(valid) as Any;
+    c.queries[1].policy.minDistinctIdentities = MIN_K;
+    expect(validateContract(c).queries[1]!.policy.minDistinctIdentities).toBe(MIN_K);
   });
 
   it("never quotes a document value in its message", () => {

@@ -42,6 +42,11 @@ export function makeContract(parties: TestParty[]): Contract {
         ],
         identityColumn: "email_sha256",
         identityFormat: "sha256-hex",
+        analysis: {
+          joinColumns: [],
+          dimensions: ["day"],
+          measures: [{ column: "amount", aggregates: ["count", "sum", "avg"] }],
+        },
       },
       {
         id: "impressions",
@@ -52,18 +57,19 @@ export function makeContract(parties: TestParty[]): Contract {
           { name: "campaign", type: "VARCHAR" },
         ],
         identityColumn: "email_sha256",
+        analysis: { joinColumns: [], dimensions: ["campaign"], measures: [] },
       },
     ],
     queries: [
       {
         id: "conversions-by-campaign",
         description: "Purchases after an impression, per campaign",
-        sql: "SELECT campaign, count(DISTINCT p.email_sha256) AS buyers, sum(amount) AS revenue FROM purchases p JOIN impressions i USING (email_sha256) WHERE day >= $since GROUP BY campaign",
+        sql: "SELECT i.campaign AS campaign, count(DISTINCT p.email_sha256) AS buyers, sum(p.amount) AS revenue FROM purchases p JOIN impressions i ON i.email_sha256 = p.email_sha256 WHERE p.day >= $since GROUP BY i.campaign",
         parameters: [{ name: "since", type: "DATE" }],
         runners: [a.id, b.id],
         recipients: [a.id],
         policy: {
-          kind: "aggregate",
+          kind: "custom",
           minDistinctIdentities: 50,
           allowedColumns: ["campaign", "buyers", "revenue"],
           maxRuns: 100,
@@ -81,12 +87,16 @@ export function makeContract(parties: TestParty[]): Contract {
         },
       },
       {
-        id: "overlap-rows",
-        sql: "SELECT email_sha256 FROM purchases JOIN impressions USING (email_sha256)",
+        id: "overlap-by-campaign",
+        sql: "SELECT i.campaign AS campaign, count(DISTINCT p.email_sha256) AS overlap_users FROM purchases p JOIN impressions i ON i.email_sha256 = p.email_sha256 GROUP BY i.campaign",
         parameters: [],
         runners: [b.id],
         recipients: [b.id],
-        policy: { kind: "row-level", minDistinctIdentities: 1, allowedColumns: ["email_sha256"] },
+        policy: {
+          kind: "aggregation",
+          minDistinctIdentities: 10,
+          allowedColumns: ["campaign", "overlap_users"],
+        },
       },
     ],
   };

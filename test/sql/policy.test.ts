@@ -4,10 +4,10 @@ import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
 import { ingestDataset } from "../../enclave/sql/ingest.js";
 import { passesK } from "../../enclave/sql/policy.js";
 import { runApprovedQuery } from "../../enclave/sql/run.js";
-import type { ApprovedQuery, Dataset } from "../../protocol/contract/types.js";
+import { type ApprovedQuery, type Dataset, MIN_K } from "../../protocol/contract/types.js";
 import { csvStream, hex } from "./helpers.js";
 
-const K = 5;
+const K = MIN_K;
 const table = (id: string): Dataset => ({
   id,
   owner: "p",
@@ -18,6 +18,7 @@ const table = (id: string): Dataset => ({
   ],
   identityColumn: "id",
   identityFormat: "sha256-hex",
+  analysis: { joinColumns: [], dimensions: ["grp"], measures: [] },
 });
 const left = table("lhs");
 const right = table("rhs");
@@ -35,10 +36,11 @@ beforeAll(async () => {
   const lhs = [
     ...rows("below", K - 1, 0, 10), // many rows, k-1 people: still suppressed
     ...rows("exact", K, 100),
-    ...rows("lonely", K + 3, 200), // nobody on the right
-    ...rows("thin", K + 3, 300), // 1 person on the right: fails the "0 or >= k" rule
+    ...rows("lonely", K + 3, 200), // nobody on the right: fails ">= k for every table read"
+    ...rows("thin", K + 3, 300), // 1 person on the right
+    ...rows("wide", K + 7, 400), // k of them on the right, on many rows each
   ];
-  const rhs = [...rows("exact", K, 100), ...rows("thin", 1, 300)];
+  const rhs = [...rows("exact", K, 100), ...rows("thin", 1, 300), ...rows("wide", K, 400, 3)];
   await ingestDataset(engine, left, csvStream(`id,grp\n${lhs.join("\n")}\n`, 4096));
   await ingestDataset(engine, right, csvStream(`id,grp\n${rhs.join("\n")}\n`, 4096));
 });
@@ -50,37 +52,64 @@ const q = (sql: string, allowed: string[]): ApprovedQuery => ({
   parameters: [],
   runners: ["p"],
   recipients: ["p"],
-  policy: { kind: "aggregate", minDistinctIdentities: K, allowedColumns: allowed },
+  policy: { kind: "aggregation", minDistinctIdentities: K, allowedColumns: allowed },
 });
 
 describe("k-anonymity enforcement", () => {
-  it("suppresses k-1, keeps k, keeps a group with 0 on one side, suppresses 0 < n < k", async () => {
+  it("suppresses k-1, keeps k, and suppresses a group with 0 < n < k or 0 people of a table read", async () => {
     const result = await runApprovedQuery(
       engine,
       q(
-        "SELECT l.grp AS grp, count(*) AS rows_n FROM lhs l LEFT JOIN rhs r ON r.id = l.id GROUP BY l.grp ORDER BY grp",
+        "SELECT l.grp AS grp, count(*) AS rows_n FROM lhs l LEFT JOIN rhs r ON r.id = l.id GROUP BY l.grp",
         ["grp", "rows_n"],
       ),
       {},
     );
     expect(result.columns.map((c) => c.name)).toEqual(["grp", "rows_n"]);
+    // "lonely" has no one in rhs: a zero next to a one would tell "absent" from "one person".
     expect(result.rows).toEqual([
       ["exact", String(K)],
-      ["lonely", String(K + 3)],
+      ["wide", String(K * 3 + 7)],
     ]);
-    expect(result.groupsSuppressed).toBe(2);
+    expect(result.groupsSuppressed).toBe(3);
+  });
+
+  it("counts the right table's people, not its rows, and only within the group", async () => {
+    // "wide" holds k people of rhs on 3k rows; joined to "thin" alone it would have one person.
+    const result = await runApprovedQuery(
+      engine,
+      q(
+        "SELECT r.grp AS grp, count(DISTINCT r.id) AS people FROM lhs l JOIN rhs r ON r.id = l.id GROUP BY r.grp",
+        ["grp", "people"],
+      ),
+      {},
+    );
+    expect(result.rows).toEqual([
+      ["exact", String(K)],
+      ["wide", String(K)],
+    ]);
+    expect(result.groupsSuppressed).toBe(1);
   });
 
   it("applies k to a global aggregate too", async () => {
     const few = q("SELECT count(*) AS n FROM rhs r WHERE r.grp = 'thin'", ["n"]);
     const result = await runApprovedQuery(engine, few, {});
     expect(result).toEqual({ columns: [{ name: "n", type: "BIGINT" }], rows: [], groupsSuppressed: 1 });
+    // The same over a join: k people of lhs, one of rhs.
+    const joined = q(
+      "SELECT count(*) AS n FROM lhs l LEFT JOIN rhs r ON r.id = l.id WHERE l.grp = 'thin'",
+      ["n"],
+    );
+    expect((await runApprovedQuery(engine, joined, {})).groupsSuppressed).toBe(1);
   });
 
   it("never outputs the hidden count columns", async () => {
-    const r = await runApprovedQuery(engine, q("SELECT grp FROM lhs GROUP BY grp ORDER BY grp", ["grp"]), {});
+    const r = await runApprovedQuery(engine, q("SELECT l.grp AS grp FROM lhs l GROUP BY l.grp", ["grp"]), {});
+    expect(r.columns).toEqual([{ name: "grp", type: "VARCHAR" }]);
     expect(r.rows.every((row) => row.length === 1)).toBe(true);
-    expect(r.rows).toEqual([["exact"], ["lonely"], ["thin"]]);
+    // No ORDER BY: the enclave releases rows in its canonical order.
+    expect(r.rows).toEqual([["exact"], ["lonely"], ["thin"], ["wide"]]);
+    expect(r.groupsSuppressed).toBe(1);
   });
 
   it("passesK matches its definition", () => {
@@ -89,9 +118,12 @@ describe("k-anonymity enforcement", () => {
         fc.array(fc.nat(20), { minLength: 1, maxLength: 4 }),
         fc.integer({ min: 1, max: 10 }),
         (counts, k) => {
-          const expected = counts.every((c) => c === 0 || c >= k) && counts.some((c) => c >= k);
+          expect(passesK([], k)).toBe(false);
+          const expected = counts.every((c) => c >= k);
           expect(passesK(counts, k)).toBe(expected);
-          if (counts.some((c) => c > 0 && c < k)) expect(passesK(counts, k)).toBe(false);
+          // A table with no one in the group fails like one with too few.
+          if (counts.some((c) => c < k)) expect(passesK(counts, k)).toBe(false);
+          if (counts.includes(0)) expect(passesK(counts, k)).toBe(false);
         },
       ),
     );
