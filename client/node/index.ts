@@ -5,6 +5,7 @@ export * from "../sdk/index.js";
 export { defaultStateDir, FileStateStore } from "./file-store.js";
 export { hashIdsFile } from "./hash-ids-file.js";
 export { readKeyFile, writeNewKeyFile } from "./key-file.js";
+export { parseSqlWithDuckDb, reviewContractWithDuckDb } from "./review.js";
 export {
   encryptFileForUpload,
   type UploadOptions,

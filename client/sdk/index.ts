@@ -5,6 +5,16 @@
 export type { EnclaveKeys } from "../../attestation/binding.js";
 export type { EvidenceBundle, EvidencePolicy } from "../../attestation/evidence.js";
 export type { VerificationResult } from "../../attestation/result.js";
+export {
+  type ContractReview,
+  type DatasetReview,
+  type ParseQuery,
+  type QueryReview,
+  type ReviewWarning,
+  type ReviewWarningCode,
+  renderReview,
+  reviewContract,
+} from "../../protocol/rules/review.js";
 export { type AgeDecrypt, decryptAge, recoverFileKey } from "./age.js";
 export {
   ATTEST_NONCE_BYTES,

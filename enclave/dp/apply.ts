@@ -201,13 +201,7 @@ function publicRows(
     const key = JSON.stringify(parts);
     if (!found.has(key)) found.set(key, row);
   }
-  const kinds = new Map(aggregates.map((c) => [c.name, c.kind]));
-  const zero: Cell[] = columns.map((c) => {
-    const kind = kinds.get(c.name);
-    if (kind === undefined || kind === "avg") return null;
-    if (!INTEGER_TYPES.has(c.type) && !DECIMAL_TYPE.test(c.type)) return null;
-    return scaledToCell(0n, placesOf(c.type), rendersAsString(c.type) ? "" : 0);
-  });
+  const zero = zeroRow(columns, aggregates);
   const out: Cell[][] = [];
   for (let n = 0; n < total; n++) {
     const picks = new Array<number>(entries.length);
@@ -225,6 +219,17 @@ function publicRows(
     out.push(row);
   }
   return out;
+}
+
+/** A row of zero aggregates (NULL keys and averages), cells rendered as DuckDB renders their types. */
+function zeroRow(columns: readonly DpInputColumn[], aggregates: readonly DpAggregateColumn[]): Cell[] {
+  const kinds = new Map(aggregates.map((c) => [c.name, c.kind]));
+  return columns.map((c) => {
+    const kind = kinds.get(c.name);
+    if (kind === undefined || kind === "avg") return null;
+    if (!INTEGER_TYPES.has(c.type) && !DECIMAL_TYPE.test(c.type)) return null;
+    return scaledToCell(0n, placesOf(c.type), rendersAsString(c.type) ? "" : 0);
+  });
 }
 
 /** Back to the cell's JSON kind: strings stay decimal strings with `places` decimals, numbers numbers. */
@@ -292,10 +297,13 @@ export function applyDp<C extends DpInputColumn>(
   const threshold = groups === "private" ? thresholdOf(spec, noised) : undefined;
   const delta = threshold ? resolveDelta(spec.delta) : 0;
 
+  // "single": one row, always (an empty result, e.g. a run that failed, is released as no data).
   const inputs =
     groups === "public"
       ? publicRows(result.columns, result.rows, spec.aggregateColumns, policy.domain)
-      : result.rows;
+      : groups === "single" && result.rows.length === 0
+        ? [zeroRow(result.columns, spec.aggregateColumns)]
+        : result.rows;
   const rows: Cell[][] = [];
   for (const input of inputs) {
     const row = [...input];

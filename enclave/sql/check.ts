@@ -8,6 +8,7 @@
 import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
 import { type AggregationPlan, compileAggregation } from "../../protocol/rules/aggregation.js";
 import { QueryCheckError } from "../../protocol/rules/errors.js";
+import { CUSTOM_FUNCTIONS } from "../../protocol/rules/functions.js";
 import { type AstNode, isNode, type ParsedSql, parseSql, walk } from "./ast.js";
 import { openEngine, type SqlEngine } from "./engine.js";
 import { HIDDEN_PREFIX } from "./hidden.js";
@@ -42,7 +43,7 @@ const FORBIDDEN_TABLE_REFS = new Set([
   "RECURSIVE_CTE_NODE",
 ]);
 
-/** Scalar functions that touch files, the network, settings, sequences, or SQL-as-data. */
+/** Scalar functions that touch files, the network, settings, sequences, or SQL-as-data (a second wall behind CUSTOM_FUNCTIONS). */
 const FORBIDDEN_FUNCTIONS =
   /^(read_|glob$|query$|query_table$|sniff_csv$|parquet_|iceberg_|delta_|http|duckdb_|pragma_|current_setting$|getenv$|getvariable$|setvariable$|nextval$|currval$|json_(execute_serialized_sql|serialize|deserialize)|checkpoint$|force_checkpoint$|sql_auto_complete$|which_secret$)/;
 
@@ -125,6 +126,12 @@ function checkCustomWalls(
     if (n.class === "FUNCTION") {
       if (n.schema !== "" || n.catalog !== "") refuse("qualified function names are not allowed");
       if (FORBIDDEN_FUNCTIONS.test(lower(n.function_name))) refuse("function not allowed");
+      if (!CUSTOM_FUNCTIONS.has(lower(n.function_name))) {
+        refuse(`function ${lower(n.function_name)} is not on the custom rule's list`);
+      }
+    }
+    if (n.class === "WINDOW" && !CUSTOM_FUNCTIONS.has(lower(n.function_name))) {
+      refuse(`function ${lower(n.function_name)} is not on the custom rule's list`);
     }
     if (n.class === "POSITIONAL_REFERENCE") refuse("positional references (#n) are not allowed");
     if (n.class === "PARAMETER") parameters.add(String(n.identifier));

@@ -43,10 +43,13 @@ const argName = (j: number) => `${HIDDEN_PREFIX}_a${j}`;
 const lower = (s: unknown): string => String(s).toLowerCase();
 const q = quoteIdent;
 
-/** The node with alias and query location removed, as text: equal text means the same expression. */
-function shape(node: unknown): string {
-  return JSON.stringify(node, (key, value) =>
-    key === "alias" || key === "query_location" ? undefined : value,
+/**
+ * An expression without its own alias (inner aliases, e.g. struct field names, stay) and without
+ * query locations, as text: equal text means the same expression.
+ */
+function shape(node: AstNode): string {
+  return JSON.stringify({ ...node, alias: "" }, (key, value) =>
+    key === "query_location" ? undefined : value,
   );
 }
 
@@ -273,6 +276,8 @@ export async function customSql(
   walk({ ...inner, select_list: columns }, (n) => {
     const dataset = n.type === "BASE_TABLE" ? byId.get(lower(n.table_name)) : undefined;
     if (dataset) tables.push({ node: n, dataset });
+    // A value that does not convert is NULL: a run that fails on one person's value is an oracle.
+    if (n.class === "CAST") n.try_cast = true;
   });
   if (tables.length === 0) return refuse("dp: the query must read a dataset");
   const read = [...new Map(tables.map((t) => [t.dataset.id, t.dataset])).values()].sort((a, b) =>

@@ -113,3 +113,70 @@ export const SCALAR_OUTPUT_TYPES = new Set([
   "TIMESTAMP WITH TIME ZONE",
   "INTERVAL",
 ]);
+
+/** Aggregates the custom rule's SQL may use inside (the released outputs are the dp policy's). */
+const CUSTOM_AGGREGATES = [
+  "count",
+  "count_star",
+  "sum",
+  "avg",
+  "min",
+  "max",
+  "median",
+  "first",
+  "last",
+  "any_value",
+  "arg_max",
+  "arg_min",
+  "bool_and",
+  "bool_or",
+  "stddev",
+  "stddev_samp",
+  "stddev_pop",
+  "variance",
+  "var_samp",
+  "var_pop",
+];
+
+/** Window functions the custom rule's SQL may use inside. */
+const WINDOWS = [
+  "row_number",
+  "rank",
+  "dense_rank",
+  "percent_rank",
+  "cume_dist",
+  "ntile",
+  "lag",
+  "lead",
+  "first_value",
+  "last_value",
+  "nth_value",
+];
+
+/** More bounded scalars for the custom rule: math, time construction, fixed-format text, hashing. */
+const CUSTOM_SCALARS = [
+  "exp",
+  "ln",
+  "log",
+  "log10",
+  "log2",
+  "sqrt",
+  "power",
+  "pow",
+  "epoch",
+  "epoch_ms",
+  "make_date",
+  "make_timestamp",
+  "strftime",
+  "concat_ws",
+  "hash",
+  "isnan",
+  "isfinite",
+];
+
+/**
+ * Functions the custom rule admits: every output bounded by its inputs (no padding, repetition,
+ * replacement or list building that a literal or parameter could inflate past the engine's
+ * memory limit, where DuckDB cannot interrupt a scalar).
+ */
+export const CUSTOM_FUNCTIONS = new Set([...DIMENSION_FUNCTIONS, ...CUSTOM_AGGREGATES, ...WINDOWS, ...CUSTOM_SCALARS]);

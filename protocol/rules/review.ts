@@ -20,8 +20,8 @@ import {
   type DpColumn,
   type DpDomain,
   type DpGroups,
-  MIN_K,
   type Measure,
+  MIN_K,
   type ParameterType,
 } from "../contract/types.js";
 import {
@@ -39,7 +39,7 @@ import { type AstNode, isNode, lower, type ParsedSql, shape, walk } from "./tree
 export const REVIEW_LOW_K = 50;
 /** Epsilon per run above this is flagged. */
 export const REVIEW_HIGH_EPSILON = 1;
-/** A per-requester budget above this is flagged. */
+/** A party's ε total on a contract above this is flagged. */
 export const REVIEW_HIGH_BUDGET = 10;
 
 export type ReviewWarningCode =
@@ -52,6 +52,8 @@ export type ReviewWarningCode =
   | "high-epsilon"
   | "high-budget"
   | "no-max-runs"
+  /** An aggregation query whose differencing guard the contract turns off. */
+  | "no-differencing-guard"
   /** Two answers (two queries, or two parameter values of one) whose difference is below k. */
   | "subtraction";
 
@@ -128,9 +130,13 @@ export interface ParameterReview {
 }
 
 export interface DpReview {
+  /** Charged to every recipient by each run. */
   epsilon: number;
+  /** The budget this query declares. */
   budget: number;
-  /** Runs of this query one requester's budget pays for. */
+  /** Each party's ε total on the contract: the smallest budget any of its DP queries declares. */
+  partyBudget: number;
+  /** Runs of this query a party's total pays for, if it spends ε on nothing else. */
   runsPerBudget: number;
   /** 0 for "single" and "public" groups; a private-groups threshold's delta, null for the enclave default. */
   delta: number | null;
@@ -159,6 +165,11 @@ export interface QueryReview {
   outputs: OutputReview[];
   parameters: ParameterReview[];
   dp?: DpReview;
+  /**
+   * Aggregation rule: whether the enclave suppresses a row whose people differ from those of a row
+   * this query released before by fewer than k. null under the custom rule (noise bounds it).
+   */
+  differencingGuard: boolean | null;
   /** null: no limit in the contract. */
   maxRuns: number | null;
   warnings: ReviewWarning[];
@@ -239,7 +250,7 @@ function statementOf(parsed: ParsedSql): AstNode | string {
 }
 
 /** The query's fields that come from the contract alone, with nothing read yet. */
-function baseReview(query: ApprovedQuery): QueryReview {
+function baseReview(query: ApprovedQuery, partyBudget: number): QueryReview {
   return {
     id: query.id,
     ...(query.description === undefined ? {} : { description: query.description }),
@@ -254,17 +265,19 @@ function baseReview(query: ApprovedQuery): QueryReview {
     groupBy: [],
     outputs: [],
     parameters: query.parameters.map((p) => ({ name: p.name, type: p.type, filters: [] })),
-    ...(query.policy.dp ? { dp: dpReview(query.policy.dp) } : {}),
+    ...(query.policy.dp ? { dp: dpReview(query.policy.dp, partyBudget) } : {}),
+    differencingGuard: query.policy.kind === "aggregation" ? query.policy.differencingGuard !== false : null,
     maxRuns: query.policy.maxRuns ?? null,
     warnings: [],
   };
 }
 
-function dpReview(dp: NonNullable<ApprovedQuery["policy"]["dp"]>): DpReview {
+function dpReview(dp: NonNullable<ApprovedQuery["policy"]["dp"]>, partyBudget: number): DpReview {
   return {
     epsilon: dp.epsilon,
     budget: dp.budget,
-    runsPerBudget: Math.floor(dp.budget / dp.epsilon + 1e-9),
+    partyBudget,
+    runsPerBudget: Math.floor(partyBudget / dp.epsilon + 1e-9),
     delta: dp.groups === "private" ? (dp.delta ?? null) : 0,
     groups: dp.groups,
     ...(dp.domain ? { domain: dp.domain.map((d) => ({ column: d.column, values: [...d.values] })) } : {}),
@@ -314,7 +327,12 @@ function fromPlan(r: QueryReview, plan: AggregationPlan): void {
 const nodes = (v: unknown): AstNode[] => (Array.isArray(v) ? v.filter(isNode) : []);
 
 /** Every dataset table a custom query reads anywhere in its tree, and what it may read of each. */
-function fromCustomTree(r: QueryReview, query: ApprovedQuery, root: AstNode, datasets: Dataset[]): string | undefined {
+function fromCustomTree(
+  r: QueryReview,
+  query: ApprovedQuery,
+  root: AstNode,
+  datasets: Dataset[],
+): string | undefined {
   const byId = new Map(datasets.map((d) => [lower(d.id), d]));
   const ctes = new Set<string>();
   walk(root, (n) => {
@@ -340,7 +358,8 @@ function fromCustomTree(r: QueryReview, query: ApprovedQuery, root: AstNode, dat
   const byAlias = new Map(tables.map((t) => [t.alias, t]));
   const note = (t: (typeof tables)[number], column: string): void => {
     const c = t.dataset.columns.find((x) => lower(x.name) === column);
-    if (c && !t.columns.has(c.name)) t.columns.set(c.name, { name: c.name, type: c.type, roles: rolesOf(t.dataset, c.name) });
+    if (c && !t.columns.has(c.name))
+      t.columns.set(c.name, { name: c.name, type: c.type, roles: rolesOf(t.dataset, c.name) });
   };
   const refText = new Map<string, string>();
   walk(root, (n) => {
@@ -368,7 +387,8 @@ function fromCustomTree(r: QueryReview, query: ApprovedQuery, root: AstNode, dat
     if (!dataset) return;
     const conjuncts: unknown[] = [];
     const split = (c: unknown): void => {
-      if (isNode(c) && c.class === "CONJUNCTION" && c.type === "CONJUNCTION_AND") nodes(c.children).forEach(split);
+      if (isNode(c) && c.class === "CONJUNCTION" && c.type === "CONJUNCTION_AND")
+        nodes(c.children).forEach(split);
       else conjuncts.push(c);
     };
     split(n.condition);
@@ -386,7 +406,10 @@ function fromCustomTree(r: QueryReview, query: ApprovedQuery, root: AstNode, dat
     r.joins.push({
       dataset: dataset.id,
       alias: lower(right.alias || right.table_name),
-      type: String(n.ref_type) === "REGULAR" ? String(n.join_type) : `${String(n.ref_type)} ${String(n.join_type)}`,
+      type:
+        String(n.ref_type) === "REGULAR"
+          ? String(n.join_type)
+          : `${String(n.ref_type)} ${String(n.join_type)}`,
       keys,
       text: n.condition === null || n.condition === undefined ? "" : printExpression(n.condition),
     });
@@ -394,7 +417,8 @@ function fromCustomTree(r: QueryReview, query: ApprovedQuery, root: AstNode, dat
 
   // Parameters: the columns they are compared with, anywhere.
   const compared = (param: unknown, other: unknown): void => {
-    if (!isNode(param) || param.class !== "PARAMETER" || !isNode(other) || other.class !== "COLUMN_REF") return;
+    if (!isNode(param) || param.class !== "PARAMETER" || !isNode(other) || other.class !== "COLUMN_REF")
+      return;
     const p = r.parameters.find((x) => x.name === String(param.identifier));
     const text = refText.get(shape(other));
     if (p && text && !p.filters.includes(text)) p.filters.push(text);
@@ -418,24 +442,44 @@ function fromCustomTree(r: QueryReview, query: ApprovedQuery, root: AstNode, dat
   if (top) r.groupBy = nodes(top.group_expressions).map(printExpression);
   if (top && isNode(top.having)) r.having = printExpression(top.having);
   const items = new Map(nodes(top?.select_list).map((i) => [lower(i.alias), i]));
+  for (const i of nodes(top?.select_list)) {
+    const name = String(i.alias ?? "");
+    if (name !== "" && !query.policy.allowedColumns.includes(name)) {
+      return `output column ${name} is not in the policy's allowedColumns`;
+    }
+  }
   const dp = query.policy.dp;
   for (const name of query.policy.allowedColumns) {
     const item = items.get(lower(name));
     const text = item ? printExpression(item) : "";
     const noise = dp?.columns.find((c) => c.name === name);
     if (noise) {
-      r.outputs.push({ name, kind: "aggregate", text, aggregates: item ? aggregatesIn(item) : [], noise: { ...noise } });
+      r.outputs.push({
+        name,
+        kind: "aggregate",
+        text,
+        aggregates: item ? aggregatesIn(item) : [],
+        noise: { ...noise },
+      });
       continue;
     }
     const domain = dp?.groups === "public" ? dp.domain?.find((d) => d.column === name) : undefined;
-    r.outputs.push({ name, kind: "dimension", text, aggregates: [], ...(domain ? { domain: [...domain.values] } : {}) });
+    r.outputs.push({
+      name,
+      kind: "dimension",
+      text,
+      aggregates: [],
+      ...(domain ? { domain: [...domain.values] } : {}),
+    });
   }
   const used = new Set<string>();
   walk(root, (n) => {
     if (n.class === "PARAMETER") used.add(String(n.identifier));
   });
-  for (const p of query.parameters) if (!used.has(p.name)) return `declares parameter ${p.name} but never uses it`;
-  for (const p of used) if (!query.parameters.some((x) => x.name === p)) return "uses an undeclared or positional parameter";
+  for (const p of query.parameters)
+    if (!used.has(p.name)) return `declares parameter ${p.name} but never uses it`;
+  for (const p of used)
+    if (!query.parameters.some((x) => x.name === p)) return "uses an undeclared or positional parameter";
   return undefined;
 }
 
@@ -453,9 +497,18 @@ function aggregatesIn(node: AstNode): string[] {
 function policyWarnings(r: QueryReview, query: ApprovedQuery): void {
   const w = (code: ReviewWarningCode, message: string) => r.warnings.push({ code, queries: [r.id], message });
   if (r.k < REVIEW_LOW_K) {
-    w("low-k", `k = ${r.k} is low: groups of ${r.k} people are released (the floor is ${MIN_K}; ${REVIEW_LOW_K} or more is usual)`);
+    w(
+      "low-k",
+      `k = ${r.k} is low: groups of ${r.k} people are released (the floor is ${MIN_K}; ${REVIEW_LOW_K} or more is usual)`,
+    );
   }
-  const dp = query.policy.dp;
+  const dp = r.dp;
+  if (r.differencingGuard === false) {
+    w(
+      "no-differencing-guard",
+      "differencing guard off: two runs whose groups differ by fewer than k people are both released",
+    );
+  }
   if (query.policy.kind === "custom") {
     w(
       "custom-rule",
@@ -464,16 +517,22 @@ function policyWarnings(r: QueryReview, query: ApprovedQuery): void {
     );
   }
   if (dp && dp.epsilon > REVIEW_HIGH_EPSILON) {
-    w("high-epsilon", `ε = ${dp.epsilon} per run is high (above ${REVIEW_HIGH_EPSILON}): little noise on each answer`);
+    w(
+      "high-epsilon",
+      `ε = ${dp.epsilon} per run is high (above ${REVIEW_HIGH_EPSILON}): little noise on each answer`,
+    );
   }
-  if (dp && dp.budget > REVIEW_HIGH_BUDGET) {
-    w("high-budget", `budget ε = ${dp.budget} per requester is high (above ${REVIEW_HIGH_BUDGET}): many answers can be combined`);
+  if (dp && dp.partyBudget > REVIEW_HIGH_BUDGET) {
+    w(
+      "high-budget",
+      `each party's ε total on this contract is ${dp.partyBudget}, high (above ${REVIEW_HIGH_BUDGET}): many answers can be combined`,
+    );
   }
   if (query.policy.maxRuns === undefined) {
     w(
       "no-max-runs",
       dp
-        ? `no maxRuns: runs are bounded only by each requester's budget (${dpReview(dp).runsPerBudget} runs at ε = ${dp.epsilon})`
+        ? `no maxRuns: runs are bounded only by each recipient's ε total (${dp.runsPerBudget} runs at ε = ${dp.epsilon})`
         : "no maxRuns: the query may run any number of times",
     );
   }
@@ -484,8 +543,11 @@ function policyWarnings(r: QueryReview, query: ApprovedQuery): void {
       "subtraction",
       `answers for two parameter values (${names}${filters.length ? `, filtering ${filters.join(", ")}` : ""}) can be subtracted: ` +
         (dp
-          ? "each answer is noised and spends ε, so the budget bounds what their differences reveal"
-          : "k holds for each answer, not for their difference"),
+          ? "each answer is noised and charges ε to every recipient, so the ε total bounds what their differences reveal"
+          : r.differencingGuard
+            ? "k holds for each answer, not for their difference; the differencing guard suppresses a row whose " +
+              "people differ from a released one by fewer than k, not a larger difference of people a party knows"
+            : "k holds for each answer, not for their difference, and the differencing guard is off"),
     );
   }
 }
@@ -542,7 +604,8 @@ function subtractionPairs(signed: { id: string; sig: Signature }[]): ReviewWarni
     for (let j = i + 1; j < signed.length; j++) {
       const a = signed[i]!;
       const b = signed[j]!;
-      if (a.sig.tables !== b.sig.tables || a.sig.groups !== b.sig.groups || a.sig.filters === b.sig.filters) continue;
+      if (a.sig.tables !== b.sig.tables || a.sig.groups !== b.sig.groups || a.sig.filters === b.sig.filters)
+        continue;
       const common = [...a.sig.aggregates].filter(([s]) => b.sig.aggregates.has(s)).map(([, text]) => text);
       if (common.length === 0) continue;
       out.push({
@@ -567,8 +630,10 @@ export function reviewContract(contract: Contract, parse: ParseQuery): ContractR
   const queries: QueryReview[] = [];
   const signed: { id: string; sig: Signature }[] = [];
   const ids = new Set<string>();
+  const budgets = contract.queries.flatMap((q) => (q.policy.dp ? [q.policy.dp.budget] : []));
+  const partyBudget = budgets.length ? Math.min(...budgets) : 0;
   for (const query of contract.queries) {
-    const r = baseReview(query);
+    const r = baseReview(query, partyBudget);
     const refuse = (reason: string): void => {
       r.status = "refused";
       r.refusal = reason;
@@ -579,14 +644,22 @@ export function reviewContract(contract: Contract, parse: ParseQuery): ContractR
       if (typeof root === "string") refuse(root);
       else if (query.policy.kind === "aggregation") {
         const plan = compileAggregation(root, query, contract.datasets);
-        fromPlan(r, plan);
-        signed.push({ id: query.id, sig: signature(root, plan) });
+        const stray = plan.outputs.find((o) => !query.policy.allowedColumns.includes(o.name));
+        if (stray) refuse(`output column ${stray.name} is not in the policy's allowedColumns`);
+        else {
+          fromPlan(r, plan);
+          signed.push({ id: query.id, sig: signature(root, plan) });
+        }
       } else {
         const reason = fromCustomTree(r, query, root, contract.datasets);
         if (reason !== undefined) refuse(reason);
       }
     } catch (e) {
-      refuse(e instanceof QueryCheckError ? e.reason : `could not be reviewed: ${e instanceof Error ? e.message : String(e)}`);
+      refuse(
+        e instanceof QueryCheckError
+          ? e.reason
+          : `could not be reviewed: ${e instanceof Error ? e.message : String(e)}`,
+      );
     }
     if (r.status === "refused") {
       r.warnings = [{ code: "refused", queries: [r.id], message: `refused: ${r.refusal}` }];
@@ -611,13 +684,18 @@ export function reviewContract(contract: Contract, parse: ParseQuery): ContractR
 /** Default width of the rendered review, in columns. */
 export const REVIEW_WIDTH = 100;
 
+/** Joins words that wrapping must keep on one line (contract strings hold no control character). */
+const GLUE = "\u0000";
+const glued = (...words: string[]): string => words.join(GLUE);
+
 /** Word-wraps `text` after `first` (the line's start); continuation lines start with `indent`. */
 function wrap(first: string, text: string, indent: string, width: number): string[] {
   const lines: string[] = [];
   let line = first;
   let fresh = true;
-  for (const word of text.split(/ +/)) {
-    if (word === "") continue;
+  for (const part of text.split(/ +/)) {
+    if (part === "") continue;
+    const word = part.replaceAll(GLUE, " ");
     if (!fresh && line.length + 1 + word.length > width) {
       lines.push(line);
       line = indent + word;
@@ -637,7 +715,10 @@ function list(xs: readonly (string | number | boolean)[]): string {
 function rolesText(columns: ColumnReview[]): string {
   const groups: [string, string[]][] = [
     ["identity", columns.filter((c) => c.roles.includes("identity")).map((c) => c.name)],
-    ["join", columns.filter((c) => c.roles.includes("join") && !c.roles.includes("identity")).map((c) => c.name)],
+    [
+      "join",
+      columns.filter((c) => c.roles.includes("join") && !c.roles.includes("identity")).map((c) => c.name),
+    ],
     ["dimensions", columns.filter((c) => c.roles.includes("dimension")).map((c) => c.name)],
     ["measures", columns.filter((c) => c.roles.includes("measure")).map((c) => c.name)],
     ["no role", columns.filter((c) => c.roles.length === 0).map((c) => c.name)],
@@ -653,7 +734,9 @@ function noiseText(o: OutputReview, dp: DpReview | undefined): string {
   if (!n) return "";
   if (n.kind === "avg") return `noised avg = noisy ${n.sum} / noisy ${n.count}`;
   if (n.kind === "sum") {
-    const clamp = dp?.clamp ? `, inputs clamped to [${dp.clamp.lower}, ${dp.clamp.upper}]` : "";
+    const clamp = dp?.clamp
+      ? `, inputs clamped to [${glued(`${dp.clamp.lower},`, String(dp.clamp.upper))}]`
+      : "";
     return `noised sum, ${n.decimals ?? 0} decimals${clamp}`;
   }
   return `noised ${n.kind}`;
@@ -663,17 +746,23 @@ function noiseText(o: OutputReview, dp: DpReview | undefined): string {
 export function renderReview(review: ContractReview, width = REVIEW_WIDTH): string {
   const out: string[] = [];
   const pad = " ".repeat(2 + LABEL);
-  const field = (label: string, text: string, indent = pad) =>
+  const field = (label: string, text: string, indent = pad): void => {
     out.push(...wrap(`  ${label.padEnd(LABEL)}`, text, indent, width));
-  const warn = (w: ReviewWarning, first: string) => out.push(...wrap(`${first}! `, w.message, `${pad}  `, width));
+  };
+  const warn = (w: ReviewWarning, first: string): void => {
+    out.push(...wrap(`${first}! `, w.message, `${pad}  `, width));
+  };
 
   out.push(`CONTRACT REVIEW  ${review.contract}`);
   if (review.digest) field("digest", review.digest);
   field("parties", review.parties.map((p) => (p.name === p.id ? p.id : `${p.id} (${p.name})`)).join(", "));
   out.push("", `DATASETS (${review.datasets.length})`);
   for (const d of review.datasets) {
-    out.push("", `${d.id}  owned by ${d.owner}${d.ownerName === d.owner ? "" : ` (${d.ownerName})`}, ${d.format}`);
-    const typed = (c: ColumnReview) => `${c.name} ${c.type}`;
+    out.push(
+      "",
+      `${d.id}  owned by ${d.owner}${d.ownerName === d.owner ? "" : ` (${d.ownerName})`}, ${d.format}`,
+    );
+    const typed = (c: ColumnReview) => glued(c.name, c.type);
     const identity = d.columns.find((c) => c.name === d.identity.column);
     field("identity", `${identity ? typed(identity) : d.identity.column}, ${d.identity.format}`);
     field("join", list(d.columns.filter((c) => c.roles.includes("join")).map(typed)));
@@ -688,11 +777,14 @@ export function renderReview(review: ContractReview, width = REVIEW_WIDTH): stri
       ),
     );
     field("no role", list(d.columns.filter((c) => c.roles.length === 0).map(typed)));
-    d.warnings.forEach((w, i) => warn(w, `  ${(i === 0 ? "warnings" : "").padEnd(LABEL)}`));
+    for (const [i, w] of d.warnings.entries()) warn(w, `  ${(i === 0 ? "warnings" : "").padEnd(LABEL)}`);
   }
 
   const refused = review.queries.filter((q) => q.status === "refused");
-  out.push("", `QUERIES (${review.queries.length}: ${review.queries.length - refused.length} admitted, ${refused.length} refused)`);
+  out.push(
+    "",
+    `QUERIES (${review.queries.length}: ${review.queries.length - refused.length} admitted, ${refused.length} refused)`,
+  );
   review.queries.forEach((q, i) => {
     const rule = q.rule === "custom" ? "custom rule, differential privacy" : "aggregation rule";
     out.push("", `[${i + 1}] ${q.id}  ${rule}  ${q.status === "admitted" ? "ADMITTED" : "REFUSED"}`);
@@ -714,14 +806,19 @@ export function renderReview(review: ContractReview, width = REVIEW_WIDTH): stri
     });
     q.joins.forEach((j, n) => {
       field(n === 0 ? "joins" : "", `${j.type} JOIN ${j.dataset} AS ${j.alias}, keys ${list(j.keys)}`);
-      if (j.text !== j.keys.join("") && j.text !== "") out.push(...wrap(`${pad}  ON `, j.text, `${pad}    `, width));
+      if (j.text !== j.keys.join("") && j.text !== "")
+        out.push(...wrap(`${pad}  ON `, j.text, `${pad}    `, width));
     });
     if (q.where !== undefined) field("where", q.where);
     if (q.groupBy.length > 0) field("group by", q.groupBy.join(", "));
     if (q.having !== undefined) field("having", q.having);
     const nameWidth = Math.max(0, ...q.outputs.map((o) => o.name.length));
     q.outputs.forEach((o, n) => {
-      const how = [o.text || "(not found in the SQL)", noiseText(o, q.dp), o.domain ? `domain ${list(o.domain)}` : ""]
+      const how = [
+        o.text || "(not found in the SQL)",
+        noiseText(o, q.dp),
+        o.domain ? `domain ${list(o.domain)}` : "",
+      ]
         .filter((s) => s !== "")
         .join("; ");
       const first = `  ${(n === 0 ? "outputs" : "").padEnd(LABEL)}${o.name.padEnd(nameWidth)}  ${o.kind.padEnd(9)}  `;
@@ -734,7 +831,12 @@ export function renderReview(review: ContractReview, width = REVIEW_WIDTH): stri
     if (q.dp) {
       const dp = q.dp;
       const delta = dp.delta === null ? "default" : String(dp.delta);
-      field("dp", `ε ${dp.epsilon} per run; budget ${dp.budget} per requester (${dp.runsPerBudget} runs); δ ${delta}`);
+      const declared = dp.budget === dp.partyBudget ? "" : `; this query's: ${dp.budget}`;
+      field("dp", `ε ${dp.epsilon} per run, charged to every recipient; δ ${delta}`);
+      field(
+        "",
+        `each party's ε total ${dp.partyBudget} (smallest budget declared${declared}): ${dp.runsPerBudget} runs`,
+      );
       const groups =
         dp.groups === "public"
           ? `public: one row per declared value (${(dp.domain ?? []).map((d) => `${d.column} in ${list(d.values)}`).join("; ")})`
@@ -743,10 +845,21 @@ export function renderReview(review: ContractReview, width = REVIEW_WIDTH): stri
             : "single: one row";
       field("", `groups ${groups}`);
       const bounds = [
-        dp.maxRowsPerIdentity === undefined ? "" : `at most ${dp.maxRowsPerIdentity} rows per identity per table`,
-        dp.clamp ? `sums clamped to [${dp.clamp.lower}, ${dp.clamp.upper}]` : "",
+        dp.maxRowsPerIdentity === undefined
+          ? ""
+          : `at most ${dp.maxRowsPerIdentity} rows per identity per table`,
+        dp.clamp ? `sums clamped to [${glued(`${dp.clamp.lower},`, String(dp.clamp.upper))}]` : "",
       ].filter((s) => s !== "");
       if (bounds.length) field("", bounds.join("; "));
+    }
+    if (q.differencingGuard !== null) {
+      field(
+        "guard",
+        q.differencingGuard
+          ? "differencing guard on: a row whose people differ from a row this query released before " +
+              "by fewer than k is suppressed"
+          : "differencing guard OFF",
+      );
     }
     field("runs", q.maxRuns === null ? "no limit (no maxRuns)" : `at most ${q.maxRuns}`);
     if (q.rule === "custom" || q.status === "refused") {
@@ -756,7 +869,7 @@ export function renderReview(review: ContractReview, width = REVIEW_WIDTH): stri
         out.push(...wrap(first, line.trim(), `${pad}${lead}    `, width));
       });
     }
-    q.warnings.forEach((w, n) => warn(w, `  ${(n === 0 ? "warnings" : "").padEnd(LABEL)}`));
+    for (const [n, w] of q.warnings.entries()) warn(w, `  ${(n === 0 ? "warnings" : "").padEnd(LABEL)}`);
   });
 
   const across = review.warnings.filter((w) => (w.queries?.length ?? 0) > 1);

@@ -58,7 +58,14 @@ export interface FlowResult {
   contract: Contract;
   contractDigest: string;
   uploads: { dataset: string; digest: string; rows: number }[];
-  results: { run: RunSpec; columns: string[]; rows: unknown[][]; groupsSuppressed: number }[];
+  /** `epsilon`: what a differentially private (custom rule) run charged; 0 for exact aggregations. */
+  results: {
+    run: RunSpec;
+    columns: string[];
+    rows: unknown[][];
+    groupsSuppressed: number;
+    epsilon: number;
+  }[];
   auditEntries: number;
   simulated: boolean;
   measurement: string;
@@ -167,6 +174,7 @@ export async function runPartnerFlow(o: FlowOptions): Promise<FlowResult> {
       columns: data.columns.map((col) => col.name),
       rows: data.rows,
       groupsSuppressed: r.response.groupsSuppressed,
+      epsilon: r.response.epsilon,
     });
   }
 

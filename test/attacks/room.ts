@@ -21,6 +21,7 @@ import {
   utf8,
 } from "../enclave/world.js";
 import { hashedEmail, K, purchases, useCaseQueries } from "../sql/usecases.js";
+import { DP_READY } from "./judge.js";
 
 const tag = randomBytes(6).toString("hex");
 export const CANARY = {
@@ -30,15 +31,17 @@ export const CANARY = {
   publisherId: hashedEmail(91_000_000 + Number.parseInt(tag.slice(6), 16)),
   amount: "98765.43",
 };
+/** When the canary bought (no demo purchase is at a minute other than :00); requesters send it. */
+export const CANARY_PURCHASE_TS = "2024-04-10 12:34:56";
 
 const agg = (allowedColumns: string[], maxRuns?: number) => ({
-  kind: "aggregate" as const,
+  kind: "aggregation" as const,
   minDistinctIdentities: K,
   allowedColumns,
   ...(maxRuns ? { maxRuns } : {}),
 });
 
-/** Approved queries an attacker can call with any parameters. */
+/** Approved queries (inside the aggregation rule) an attacker can call with any parameters. */
 export const TEMPTING: ApprovedQuery[] = [
   {
     id: "by-category",
@@ -50,21 +53,21 @@ FROM advertiser_purchases p WHERE p.category = $category GROUP BY p.category`,
     policy: agg(["category", "buyers", "revenue"]),
   },
   {
-    id: "spend-band",
-    sql: `SELECT count(DISTINCT p.user_id) AS buyers, max(p.amount) AS top
-FROM advertiser_purchases p WHERE p.amount >= $min AND p.amount < $max`,
+    id: "spend-window",
+    sql: `SELECT count(DISTINCT p.user_id) AS buyers, round(sum(p.amount), 2) AS revenue
+FROM advertiser_purchases p WHERE p.purchase_ts >= $from AND p.purchase_ts < $to`,
     parameters: [
-      { name: "min", type: "DOUBLE" },
-      { name: "max", type: "DOUBLE" },
+      { name: "from", type: "TIMESTAMP" },
+      { name: "to", type: "TIMESTAMP" },
     ],
     runners: ["publisher"],
     recipients: ["publisher"],
-    policy: agg(["buyers", "top"]),
+    policy: agg(["buyers", "revenue"]),
   },
   {
-    id: "spend-band-once",
-    sql: `SELECT count(DISTINCT p.user_id) AS buyers FROM advertiser_purchases p WHERE p.amount < $max`,
-    parameters: [{ name: "max", type: "DOUBLE" }],
+    id: "spend-window-once",
+    sql: `SELECT count(DISTINCT p.user_id) AS buyers FROM advertiser_purchases p WHERE p.purchase_ts < $to`,
+    parameters: [{ name: "to", type: "TIMESTAMP" }],
     runners: ["publisher"],
     recipients: ["publisher"],
     policy: agg(["buyers"], 1),
@@ -72,33 +75,21 @@ FROM advertiser_purchases p WHERE p.amount >= $min AND p.amount < $max`,
   {
     id: "segment-of",
     sql: `SELECT e.segment AS segment, count(DISTINCT e.user_id) AS users
-FROM publisher_exposures e WHERE e.user_id = $user OR e.segment = $segment GROUP BY e.segment`,
-    parameters: [
-      { name: "user", type: "VARCHAR" },
-      { name: "segment", type: "VARCHAR" },
-    ],
+FROM publisher_exposures e WHERE e.segment = $segment GROUP BY e.segment`,
+    parameters: [{ name: "segment", type: "VARCHAR" }],
     runners: ["advertiser"],
     recipients: ["advertiser"],
     policy: agg(["segment", "users"]),
   },
   {
-    // Casting a text column fails on a row value: DuckDB's message would quote it.
+    // Casting a text column would fail on a row value, and DuckDB's message would quote it.
     id: "cast-error",
     sql: `SELECT count(DISTINCT p.user_id) AS buyers FROM advertiser_purchases p
-WHERE CAST(p.category AS INTEGER) > $n`,
-    parameters: [{ name: "n", type: "BIGINT" }],
+WHERE CAST(p.category AS INTEGER) > 0 AND p.category <> $category`,
+    parameters: [{ name: "category", type: "VARCHAR" }],
     runners: ["publisher"],
     recipients: ["publisher"],
     policy: agg(["buyers"]),
-  },
-  {
-    id: "cartesian",
-    sql: `SELECT count(*) AS pairs FROM advertiser_purchases a, advertiser_purchases b,
-publisher_exposures c, publisher_exposures d WHERE a.amount + b.amount + length(c.campaign) + length(d.channel) > $n`,
-    parameters: [{ name: "n", type: "DOUBLE" }],
-    runners: ["publisher"],
-    recipients: ["publisher"],
-    policy: agg(["pairs"]),
   },
 ];
 
@@ -115,7 +106,7 @@ function withCanaries(which: "purchases" | "exposures", identities: number): str
   const rows = [...useCaseRows(which, { identities })];
   rows.push(
     which === "purchases"
-      ? `${CANARY.advertiserId},2024-04-10 12:00:00,${CANARY.amount},${CANARY.category}\n`
+      ? `${CANARY.advertiserId},${CANARY_PURCHASE_TS},${CANARY.amount},${CANARY.category}\n`
       : `${CANARY.publisherId},2024-04-05 10:00:00,spring24,ctv,exposed,${CANARY.segment},18-34\n`,
   );
   return rows.join("");
@@ -127,7 +118,9 @@ export async function openRoom(identities = 800): Promise<Room> {
     provider: fakeProvider(),
     engineOptions: { memoryLimit: "512MB", threads: 2, queryTimeoutMs: 1_500, maxResultRows: 10_000 },
   });
-  const contract = contractFor([advertiser, publisher], [...useCaseQueries, ...TEMPTING]);
+  // The custom-rule use case joins once the DP rewrite is in place.
+  const useCases = useCaseQueries.filter((q) => DP_READY || q.policy.kind !== "custom");
+  const contract = contractFor([advertiser, publisher], [...useCases, ...TEMPTING]);
   await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
   for (const [party, dataset, which] of [
     [advertiser, "advertiser_purchases", "purchases"],

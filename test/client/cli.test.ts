@@ -6,8 +6,23 @@ import { toHex } from "../../attestation/bytes.js";
 import { createSimPlatform, type SimPlatform } from "../../attestation/sim/platform.js";
 import { main } from "../../client/cli/program.js";
 import { contractDigestHex } from "../../client/sdk/contract.js";
+import { verifyApprovals } from "../../protocol/contract/sign.js";
+import type { Contract } from "../../protocol/contract/types.js";
+import { useCaseContract } from "../../scripts/demo/usecases.js";
 import { FakeHost, RESULT_CSV } from "./fake-host.js";
 import { makeContract, makeParty, type TestParty } from "./setup.js";
+
+/** `contract sign`'s y/N question, answered here instead of on a terminal. */
+const prompt = vi.hoisted(() => ({ answer: "", asked: [] as string[] }));
+vi.mock("node:readline/promises", () => ({
+  createInterface: () => ({
+    question: async (q: string) => {
+      prompt.asked.push(q);
+      return prompt.answer;
+    },
+    close: () => undefined,
+  }),
+}));
 
 let platform: SimPlatform;
 let alice: TestParty;
@@ -169,5 +184,117 @@ describe("commands", () => {
       code: 1,
       err: "error ERR_RESULT_DIGEST: result does not match the signed digest\n",
     });
+  });
+});
+
+describe("contract review and sign", () => {
+  let demo: Contract;
+  let signers: TestParty[];
+  const tty = Object.getOwnPropertyDescriptor(process.stdin, "isTTY");
+  const setTty = (value: boolean) =>
+    Object.defineProperty(process.stdin, "isTTY", { value, configurable: true });
+
+  beforeAll(async () => {
+    signers = await Promise.all([makeParty("advertiser"), makeParty("publisher")]);
+    demo = useCaseContract(
+      signers.map((p) => ({
+        id: p.id,
+        name: p.id,
+        signingKey: p.keys.signingKey,
+        ageRecipient: p.keys.ageRecipient,
+      })),
+    );
+    await writeFile(f("demo.json"), JSON.stringify(demo));
+    const refused = structuredClone(demo);
+    refused.queries[1]!.sql =
+      "SELECT e.segment AS segment, count(*) AS publisher_users FROM publisher_exposures e WHERE e.user_id = 'x' GROUP BY e.segment";
+    await writeFile(f("refused.json"), JSON.stringify(refused));
+    for (const p of signers) await writeFile(f(`${p.id}.key`), JSON.stringify(p.file));
+  });
+
+  afterEach(() => {
+    if (tty) Object.defineProperty(process.stdin, "isTTY", tty);
+    else delete (process.stdin as { isTTY?: boolean }).isTTY;
+    prompt.asked = [];
+  });
+
+  it("review prints the report and exits 0 when every query is admitted", async () => {
+    const r = await cli("contract", "review", f("demo.json"));
+    expect(r).toMatchObject({ code: 0, err: "" });
+    expect(r.out).toMatch(/^CONTRACT REVIEW {2}acme-news-q3\n/);
+    expect(r.out).toContain(`digest        ${await contractDigestHex(demo)}`);
+    expect(r.out).toContain("QUERIES (4: 4 admitted, 0 refused)");
+  });
+
+  it("review --json prints the report object", async () => {
+    const r = await cli("contract", "review", f("demo.json"), "--json");
+    expect(r.code).toBe(0);
+    const review = JSON.parse(r.out);
+    expect(review).toMatchObject({
+      contract: "acme-news-q3",
+      digest: await contractDigestHex(demo),
+      admitted: true,
+    });
+    expect(review.queries.map((q: { id: string; status: string }) => [q.id, q.status])).toEqual(
+      demo.queries.map((q) => [q.id, "admitted"]),
+    );
+  });
+
+  it("review exits 1 when a query is refused, and shows why", async () => {
+    const r = await cli("contract", "review", f("refused.json"));
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("[2] audience-overlap  aggregation rule  REFUSED");
+    expect(r.out).toContain("identity column e.user_id may appear only in join equalities");
+    expect((await cli("contract", "review", f("refused.json"), "--json")).code).toBe(1);
+  });
+
+  it("sign without --yes and no terminal is a usage error: nothing is signed", async () => {
+    setTty(false);
+    const r = await cli("contract", "sign", f("demo.json"), "--key", f("advertiser.key"));
+    expect(r).toMatchObject({
+      code: 2,
+      out: "",
+      err: `error ERR_USAGE: contract sign: no terminal to confirm on; read \`cleanroom contract review ${f("demo.json")}\`, then pass --yes\n`,
+    });
+    expect(prompt.asked).toEqual([]);
+  });
+
+  it("sign --yes signs without asking; both approvals verify", async () => {
+    setTty(false);
+    const approvals: string[] = [];
+    for (const p of signers) {
+      const r = await cli("contract", "sign", f("demo.json"), "--key", f(`${p.id}.key`), "--yes");
+      expect(r.code).toBe(0);
+      expect(r.err).toContain(
+        `signing contract acme-news-q3 (digest ${await contractDigestHex(demo)}) as ${p.id}`,
+      );
+      approvals.push(r.out.trim());
+    }
+    expect(prompt.asked).toEqual([]);
+    await expect(verifyApprovals(demo, approvals)).resolves.toMatchObject({ approvals: [{}, {}] });
+  });
+
+  it("on a terminal, sign shows the review and signs only on y", async () => {
+    setTty(true);
+    prompt.answer = "y";
+    const yes = await cli("contract", "sign", f("demo.json"), "--key", f("advertiser.key"));
+    expect(yes.code).toBe(0);
+    expect(yes.err).toContain("CONTRACT REVIEW  acme-news-q3");
+    expect(prompt.asked).toEqual([
+      `Sign contract acme-news-q3 (digest ${await contractDigestHex(demo)}) as advertiser? [y/N] `,
+    ]);
+    expect(yes.out).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+
+    prompt.answer = "";
+    const no = await cli("contract", "sign", f("demo.json"), "--key", f("advertiser.key"));
+    expect(no).toMatchObject({ code: 1, out: "" });
+    expect(no.err).toMatch(/not signed\n$/);
+  });
+
+  it("sign refuses a contract with a refused query, even with --yes", async () => {
+    const r = await cli("contract", "sign", f("refused.json"), "--key", f("advertiser.key"), "--yes");
+    expect(r.code).toBe(1);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(/^error ERR_CONTRACT_QUERY: query audience-overlap: identity column e\.user_id/);
   });
 });

@@ -42,6 +42,7 @@ export function makeContract(a: TestParty, b: TestParty): Contract {
         ],
         identityColumn: "email_sha256",
         identityFormat: "sha256-hex",
+        analysis: { joinColumns: [], dimensions: ["amount"], measures: [] },
       },
       {
         id: "impressions",
@@ -52,16 +53,17 @@ export function makeContract(a: TestParty, b: TestParty): Contract {
           { name: "campaign", type: "VARCHAR" },
         ],
         identityColumn: "email_sha256",
+        analysis: { joinColumns: [], dimensions: ["campaign"], measures: [] },
       },
     ],
     queries: [
       {
         id: "buyers-by-campaign",
-        sql: "SELECT campaign, count(DISTINCT email_sha256) AS buyers FROM purchases JOIN impressions USING (email_sha256) WHERE amount >= $min GROUP BY campaign",
+        sql: "SELECT i.campaign AS campaign, count(DISTINCT p.email_sha256) AS buyers FROM purchases p JOIN impressions i ON i.email_sha256 = p.email_sha256 WHERE p.amount >= $min GROUP BY i.campaign",
         parameters: [{ name: "min", type: "DOUBLE" }],
         runners: [a.id, b.id],
         recipients: [a.id],
-        policy: { kind: "aggregate", minDistinctIdentities: 50, allowedColumns: ["campaign", "buyers"] },
+        policy: { kind: "aggregation", minDistinctIdentities: 50, allowedColumns: ["campaign", "buyers"] },
       },
     ],
   };

@@ -1,8 +1,8 @@
 /**
  * A DP count end to end through the Enclave class: the result is a noised integer, each run's
- * epsilon is debited and recorded in the audit log (with the ledger debit, from which the
- * ledger is rebuilt), the budget runs out after budget / epsilon runs with ERR_DP_BUDGET, and
- * nothing data-dependent (groupsSuppressed) is released. Also: private group keys pass a noisy
+ * epsilon is debited from every recipient and recorded in the audit log (with the ledger debits,
+ * from which the ledger is rebuilt), a party's budget runs out with ERR_DP_BUDGET for every query
+ * it would receive, and nothing data-dependent (groupsSuppressed) is released. Also: private group keys pass a noisy
  * threshold instead of the exact k cut, public group keys are exactly the declared ones, and
  * contributions are bounded (per person, over the whole query) and clamped in the SQL.
  */
@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrivacyLedger } from "../../enclave/dp/ledger.js";
 import type { AuditEntry } from "../../protocol/audit/entry.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
+import type { ApprovedQuery } from "../../protocol/contract/types.js";
+import type { Party } from "../enclave/world.js";
 import {
   AGE_BANDS,
   buyers,
@@ -34,60 +36,84 @@ const extra = [
   `${NEGATIVE},2024-04-02 12:00:00,-50.00,apparel`,
 ];
 const csv = data(extra);
+/** Budget 3 at epsilon 1: buyers-dp reaches both parties, buyers-adv only the advertiser. */
+let budgets: Clients;
+/** Large budgets (the contract's smallest budget is everyone's): shapes and bounds. */
 let world: Clients;
 
 beforeAll(async () => {
-  world = await Clients.start([
-    buyers("buyers-dp", { epsilon: 1, budget: 3, maxRowsPerIdentity: 5 }),
-    userSpend,
-    insightDp,
-    insightPublic,
+  const dp = { epsilon: 1, budget: 3, maxRowsPerIdentity: 5 };
+  const advertiserOnly: ApprovedQuery = {
+    ...buyers("buyers-adv", dp),
+    runners: ["advertiser"],
+    recipients: ["advertiser"],
+  };
+  [budgets, world] = await Promise.all([
+    Clients.start([buyers("buyers-dp", dp), advertiserOnly]),
+    Clients.start([userSpend, insightDp, insightPublic]),
   ]);
-  await world.load(csv);
+  await Promise.all([budgets.load(csv), world.load(csv)]);
 });
-afterAll(() => world.close());
+afterAll(() => {
+  budgets.close();
+  world.close();
+});
 
 const code = (c: string) => expect.objectContaining({ code: c });
 
 describe("DP count end to end", () => {
   const params = { category: "shoes", exclude: NOBODY };
 
-  it("releases a noised integer, debits epsilon per run, and refuses after budget / epsilon runs", async () => {
+  it("releases a noised integer and charges every recipient; a party's budget runs out for every query it receives", async () => {
     const exact = exactBuyers(csv.purchases, "shoes");
     expect(exact).toBeGreaterThan(K);
-    for (let i = 0; i < 3; i++) {
-      const { body, rows } = await world.run<{ rows: number }>(world.publisher, "buyers-dp", params);
+    const release = async (party: Party, queryId: string) => {
+      const { body, rows } = await budgets.run<{ rows: number }>(party, queryId, params);
       expect(body).toMatchObject({ epsilon: 1, groupsSuppressed: 0, rows: 1 });
       // BIGINT cells are JSON strings of an integer, noised or not.
       const value = rows[0]![0] as string;
       expect(value).toMatch(/^\d+$/);
       // Discrete Laplace(1): |noise| >= 40 has probability about 2e^-40.
       expect(Math.abs(Number(value) - exact)).toBeLessThan(40);
-    }
-    await expect(world.run(world.publisher, "buyers-dp", params)).rejects.toEqual(code("ERR_DP_BUDGET"));
-    // Budgets are per requesting party: the advertiser still has its own.
-    const { body } = await world.run(world.advertiser, "buyers-dp", params);
-    expect(body.epsilon).toBe(1);
+    };
+    // Spent (advertiser, publisher): (1, 1), (2, 2), then (3, 2).
+    await release(budgets.publisher, "buyers-dp");
+    await release(budgets.publisher, "buyers-dp");
+    await release(budgets.advertiser, "buyers-adv");
+    await expect(budgets.run(budgets.advertiser, "buyers-adv", params)).rejects.toEqual(
+      code("ERR_DP_BUDGET"),
+    );
+    // The publisher has one run left, but buyers-dp would also tell the exhausted advertiser.
+    await expect(budgets.run(budgets.publisher, "buyers-dp", params)).rejects.toEqual(code("ERR_DP_BUDGET"));
   });
 
-  it("records epsilon and the ledger debit of every run in the audit log; the ledger rebuilds from it", async () => {
-    const { entries, head } = world.enclave.audit(1);
-    const log = await verifyAuditLog(entries, [world.enclave.keys.publicKeys.signingKey], {
+  it("records epsilon and one ledger debit per recipient in the audit log; the ledger rebuilds from it", async () => {
+    const { entries, head } = budgets.enclave.audit(1);
+    const log = await verifyAuditLog(entries, [budgets.enclave.keys.publicKeys.signingKey], {
       expectedHead: head,
     });
     const runs = log.entries.filter((e): e is AuditEntry<"query-run"> => e.kind === "query-run");
-    expect(runs.map((r) => [r.data.requester, r.data.epsilon])).toEqual([
-      ["publisher", 1],
-      ["publisher", 1],
-      ["publisher", 1],
-      ["advertiser", 1],
+    expect(runs.map((r) => [r.data.requester, r.data.query, r.data.epsilon])).toEqual([
+      ["publisher", "buyers-dp", 1],
+      ["publisher", "buyers-dp", 1],
+      ["advertiser", "buyers-adv", 1],
     ]);
-    expect(runs.map((r) => r.data.ledger?.total)).toEqual([1e6, 2e6, 3e6, 1e6]);
-    const ledger = PrivacyLedger.replay(runs.map((r) => r.data.ledger));
-    expect(ledger.spent("publisher")).toBe(3_000_000);
-    expect(ledger.spent("advertiser")).toBe(1_000_000);
-    expect(ledger.head.seq).toBe(4);
-    // The refused fourth run left no entry.
+    expect(runs.map((r) => r.data.ledger?.map((d) => [d.party, d.total]))).toEqual([
+      [
+        ["advertiser", 1e6],
+        ["publisher", 1e6],
+      ],
+      [
+        ["advertiser", 2e6],
+        ["publisher", 2e6],
+      ],
+      [["advertiser", 3e6]],
+    ]);
+    const ledger = PrivacyLedger.replay(runs.flatMap((r) => r.data.ledger ?? []));
+    expect(ledger.spent("advertiser")).toBe(3_000_000);
+    expect(ledger.spent("publisher")).toBe(2_000_000);
+    expect(ledger.head.seq).toBe(5);
+    // The refused runs left no entry.
     expect(runs.every((r) => r.data.groupsSuppressed === 0)).toBe(true);
   });
 

@@ -103,7 +103,7 @@ export const insightDp: ApprovedQuery = {
   recipients: ["advertiser"],
   policy: custom(["age_band", "overlap_users"], {
     epsilon: 1,
-    budget: 100,
+    budget: 10_000_000,
     groups: "private",
     columns: [{ name: "overlap_users", kind: "count-distinct" }],
     maxRowsPerIdentity: 3,
@@ -117,7 +117,7 @@ export const insightPublic: ApprovedQuery = {
   id: "insight-public",
   policy: custom(["age_band", "overlap_users"], {
     epsilon: 1,
-    budget: 100,
+    budget: 10_000_000,
     groups: "public",
     domain: [{ column: "age_band", values: AGE_BANDS }],
     columns: [{ name: "overlap_users", kind: "count-distinct" }],

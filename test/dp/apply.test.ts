@@ -123,10 +123,93 @@ describe("applyDp", () => {
     expect(out.rows.every((r) => r.length === 4)).toBe(true);
   });
 
-  it("public and single groups keep every row", () => {
-    const out = applyDp(result, { ...spec, groups: "public" }, seededRng("pub"));
-    expect(out.rows).toHaveLength(3);
+  it("public groups: exactly the declared domain, in its order, missing groups noised from zero", () => {
+    const domain = [{ column: "region", values: ["west", "north", "south"] }];
+    const pub: DpSpec = { ...spec, groups: "public", policy: { ...policy, domain } };
+    const out = applyDp(result, pub, seededRng("pub"));
+    // "east" (not declared) is dropped whatever its counts; "west" (no data) is there anyway.
+    expect(out.rows.map((r) => r[0])).toEqual(["west", "north", "south"]);
     expect(out.delta).toBe(0);
+    expect(out.thresholdDropped).toBe(0);
+    const [west, north, south] = out.rows;
+    // Zero rows take the cell kinds of their column types: BIGINT and DECIMAL as strings.
+    expect(west![1]).toMatch(/^\d+$/);
+    expect(west![3]).toMatch(/^-?\d+\.\d{2}$/);
+    expect(Math.abs(Number(west![1]))).toBeLessThan(100);
+    expect(Math.abs(Number(north![1]) - 5000)).toBeLessThan(500);
+    // "south" holds one person: under the private rule the threshold drops it; public keeps it.
+    expect(Number(south![1])).toBeLessThan(100);
+    // The released keys never depend on the data: an empty result gives the same rows.
+    const empty = applyDp({ ...result, rows: [] }, pub, seededRng("empty"));
+    expect(empty.rows.map((r) => r[0])).toEqual(["west", "north", "south"]);
+  });
+
+  it("public groups: the cross product of several key columns; numbers match whatever their JSON kind", () => {
+    const r = {
+      columns: [
+        { name: "year", type: "BIGINT" },
+        { name: "score", type: "DECIMAL(5,1)" },
+        { name: "member", type: "BOOLEAN" },
+        { name: "n", type: "BIGINT" },
+      ],
+      rows: [
+        ["2024", "1.5", true, "900"],
+        ["2024", "2.0", false, "800"],
+        ["2025", "1.5", true, "700"],
+        ["2023", "1.5", true, "600"], // not declared
+        [null, "1.5", true, "500"], // NULL key: never a declared value
+      ],
+    };
+    const s: DpSpec = {
+      aggregateColumns: [{ name: "n", kind: "count" }],
+      // epsilon 1e5: noise scale 2e-5, so counts are exact here.
+      policy: {
+        epsilon: 1e5,
+        budget: 1e6,
+        maxRowsPerIdentity: 2,
+        domain: [
+          { column: "year", values: [2024, 2025] },
+          { column: "member", values: [true] },
+          { column: "score", values: [1.5, 2] },
+        ],
+      },
+      groups: "public",
+    };
+    const out = applyDp(r, s, seededRng("cross"));
+    expect(out.rows).toEqual([
+      ["2024", "1.5", true, "900"],
+      ["2024", "2.0", true, "0"],
+      ["2025", "1.5", true, "700"],
+      ["2025", "2.0", true, "0"],
+    ]);
+  });
+
+  it("public groups: refuses a missing or partial domain, values of the wrong type, non-scalar keys", () => {
+    const rng = seededRng("pub-refuse");
+    const refuse = (domain: DpSpec["policy"]["domain"], columns = result.columns) =>
+      expect(() =>
+        applyDp({ ...result, columns }, { ...spec, groups: "public", policy: { ...policy, domain } }, rng),
+      ).toThrow(code("ERR_DP_POLICY"));
+    refuse(undefined);
+    refuse([{ column: "people", values: [1] }]); // an aggregate column
+    refuse([{ column: "region", values: [1] }]); // a number for a VARCHAR key
+    const twoKeys = [{ name: "band", type: "VARCHAR" }, ...result.columns];
+    refuse([{ column: "region", values: ["north"] }], twoKeys); // "band" undeclared
+    const bigint = result.columns.map((c) => (c.name === "region" ? { ...c, type: "BIGINT" } : c));
+    refuse([{ column: "region", values: [1.5] }], bigint); // not an integer
+    const struct = result.columns.map((c) => (c.name === "region" ? { ...c, type: "STRUCT(a INTEGER)" } : c));
+    expect(() => applyDp({ ...result, columns: struct }, spec, rng)).toThrow(code("ERR_DP_POLICY"));
+  });
+
+  it("single groups keep their one row; an empty result is released as one row of no data", () => {
+    const one = { ...result, rows: [result.rows[0]!] };
+    const out = applyDp(one, { ...spec, groups: "single" }, seededRng("single"));
+    expect(out.rows).toHaveLength(1);
+    expect(out.delta).toBe(0);
+    const empty = applyDp({ ...result, rows: [] }, { ...spec, groups: "single" }, seededRng("none"));
+    expect(empty.rows).toHaveLength(1);
+    expect(empty.rows[0]![0]).toBeNull();
+    expect(Math.abs(Number(empty.rows[0]![1]))).toBeLessThan(100);
   });
 
   it("refuses specs it cannot make private", () => {

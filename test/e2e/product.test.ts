@@ -1,7 +1,8 @@
 /**
  * The product end to end over real sockets: two parties through the partner SDK, the untrusted
  * host and the simulated enclave. Results must equal the aggregates computed directly on the
- * plaintext with k-suppression; the host must never see plaintext; a tampering host is caught.
+ * plaintext with k-suppression (the DP query: within its noise bound); the host must never see
+ * plaintext; a tampering host is caught.
  */
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -64,7 +65,7 @@ describe("two parties, full flow", () => {
     for (const u of flow.uploads) expect(u.rows).toBeGreaterThan(IDENTITIES / 2);
   });
 
-  it("returns exactly the plaintext aggregates with groups under k suppressed", () => {
+  it("returns exactly the plaintext aggregates with groups under k suppressed, and the DP one within its noise", () => {
     const plain = truth.parse({
       purchases: readFileSync(join(stack.dir, "advertiser_purchases.csv"), "utf8"),
       exposures: readFileSync(join(stack.dir, "publisher_exposures.csv"), "utf8"),
@@ -75,11 +76,21 @@ describe("two parties, full flow", () => {
       "last-touch": truth.lastTouch(plain, "2024-04-01", "2024-05-01"),
       "audience-insight": truth.audienceInsight(plain, "shoes"),
     };
+    expect(flow.results.map((r) => r.run.queryId).sort()).toEqual(Object.keys(expected).sort());
     for (const r of flow.results) {
       const e = expected[r.run.queryId]!;
-      expect(r.rows, r.run.queryId).toEqual(e.rows);
+      const q = flow.contract.queries.find((x) => x.id === r.run.queryId)!;
+      if (q.policy.kind === "custom") {
+        // Noised: every declared group, each value near the exact one, epsilon charged.
+        truth.expectNoisy(q, r.columns, r.rows as (string | number)[][], e);
+        expect(r.epsilon, r.run.queryId).toBe(q.policy.dp!.epsilon);
+      } else {
+        expect(r.rows, r.run.queryId).toEqual(e.rows);
+        expect(r.epsilon, r.run.queryId).toBe(0);
+      }
       expect(r.groupsSuppressed, r.run.queryId).toBe(e.suppressed);
     }
+    expect(flow.contract.queries.find((x) => x.id === "last-touch")!.policy.kind).toBe("custom");
     // The canary segment is a group of one person: it must be among the suppressed.
     const overlap = flow.results.find((r) => r.run.queryId === "audience-overlap")!;
     expect(overlap.groupsSuppressed).toBeGreaterThanOrEqual(1);

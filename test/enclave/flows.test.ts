@@ -2,7 +2,7 @@
  * The whole flow through the Enclave class: both parties approve the use-case contract, grant
  * and upload (one file encrypted to the enclave, one to the owner's own recipient with its file
  * key in the grant), run the four queries, and decrypt results equal to aggregates computed
- * directly on the plaintext. The exported audit log verifies with the enclave's key.
+ * directly on the plaintext (the DP one within its noise bound). The exported audit log verifies with the enclave's key.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bindingData } from "../../attestation/binding.js";
@@ -14,7 +14,7 @@ import { contractDigest } from "../../protocol/contract/digest.js";
 import type { Contract } from "../../protocol/contract/types.js";
 import type { QueryBody } from "../../protocol/jose/messages.js";
 import { verifyResponse } from "../../protocol/jose/verify-response.js";
-import { exposures, purchases, useCaseCsv } from "../sql/usecases.js";
+import { exposures, lastTouch, purchases, useCaseCsv } from "../sql/usecases.js";
 import * as truth from "./truth.js";
 import {
   approvals,
@@ -164,14 +164,31 @@ describe("enclave flow (class API)", () => {
     );
   });
 
-  it("last-touch attribution, to the advertiser only", async () => {
+  it("last-touch attribution (custom rule, DP), to the advertiser only, noised near the exact answer", async () => {
     const e = truth.lastTouch(plain, "2024-04-01", "2024-05-01");
-    const reply = await expectRows(
-      advertiser,
-      { queryId: "last-touch", params: { start: "2024-04-01", end: "2024-05-01" }, resultFormat: "json" },
-      e,
-      [advertiser],
-    );
+    expect(e.rows.map((r) => r[0])).toEqual(["ctv", "display", "social"]);
+    const reply = await run(advertiser, {
+      queryId: "last-touch",
+      params: { start: "2024-04-01", end: "2024-05-01" },
+      resultFormat: "json",
+    });
+    const b = await body<Record<string, unknown>>(reply.response);
+    // Public groups: one row per declared channel, nothing suppressed, epsilon charged.
+    expect(b).toMatchObject({
+      queryId: "last-touch",
+      requester: "advertiser",
+      format: "json",
+      rows: 3,
+      groupsSuppressed: 0,
+      epsilon: lastTouch.policy.dp!.epsilon,
+    });
+    expect(Object.keys(reply.results!)).toEqual(["advertiser"]);
+    const text = await openResult(advertiser, reply.results!.advertiser!);
+    expect(b.resultDigest).toBe(sha256hex(utf8(text)));
+    const result = JSON.parse(text) as { columns: { name: string }[]; rows: (string | number)[][] };
+    const names = result.columns.map((c) => c.name);
+    expect(names).toEqual(["channel", "conversions", "revenue"]);
+    truth.expectNoisy(lastTouch, names, result.rows, e);
     await expect(
       decryptBytes(fromBase64(reply.results!.advertiser!), publisher.identity),
     ).rejects.toBeDefined();
@@ -189,13 +206,15 @@ describe("enclave flow (class API)", () => {
   });
 
   it("serialises CSV results too, digest over the CSV bytes", async () => {
+    // Another category: the same rows again would be held back by the differencing guard.
     const reply = await run(advertiser, {
       queryId: "audience-insight",
-      params: { category: "shoes" },
+      params: { category: "apparel" },
       resultFormat: "csv",
     });
     const text = await openResult(advertiser, reply.results!.advertiser!);
-    const e = truth.audienceInsight(plain, "shoes");
+    const e = truth.audienceInsight(plain, "apparel");
+    expect(e.rows.length).toBeGreaterThan(0);
     expect(text).toBe(`age_band,overlap_users\n${e.rows.map((r) => r.join(",")).join("\n")}\n`);
     expect((await body<{ resultDigest: string }>(reply.response)).resultDigest).toBe(sha256hex(utf8(text)));
   });
@@ -222,6 +241,11 @@ describe("enclave flow (class API)", () => {
       requester: "publisher",
       epsilon: 0,
       groupsSuppressed: 0,
+    });
+    expect(log.entries[8]!.data).toMatchObject({
+      query: "last-touch",
+      requester: "advertiser",
+      epsilon: lastTouch.policy.dp!.epsilon,
     });
     expect((run.data as { paramsDigest: string }).paramsDigest).toBe(
       sha256hex(utf8('{"campaign":"spring24"}')),

@@ -8,7 +8,7 @@ import type { Enclave } from "../../enclave/runtime.js";
 import { encryptBytes } from "../../protocol/age/stream-node.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
 import { signApproval } from "../../protocol/contract/sign.js";
-import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
+import { type ApprovedQuery, type Contract, type Dataset, MIN_K } from "../../protocol/contract/types.js";
 import { verifyResponse } from "../../protocol/jose/verify-response.js";
 import { exposures, hashedEmail, K, purchases, useCaseCsv } from "../sql/usecases.js";
 import {
@@ -83,12 +83,83 @@ describe("contract admission", () => {
     parameters: [],
     runners: ["advertiser"],
     recipients: ["advertiser"],
-    policy: { kind: "aggregate", minDistinctIdentities: K, allowedColumns },
+    policy: { kind: "aggregation", minDistinctIdentities: K, allowedColumns },
   });
-  const refusedQueries: [string, ApprovedQuery][] = [
+  const refusedQueries: [string, ApprovedQuery, RegExp][] = [
+    [
+      "a row-level SELECT (no aggregate)",
+      bad("rows", "SELECT p.category AS c, p.purchase_ts AS t FROM advertiser_purchases p", ["c", "t"]),
+      /an output must be a GROUP BY expression or built from allowed aggregates/,
+    ],
+    [
+      "ORDER BY (the enclave orders released rows itself)",
+      bad(
+        "ordered",
+        "SELECT p.category AS c, count(*) AS n FROM advertiser_purchases p GROUP BY p.category ORDER BY p.category",
+        ["c", "n"],
+      ),
+      /ORDER BY is not allowed/,
+    ],
+    [
+      "LIMIT",
+      bad(
+        "limited",
+        "SELECT p.category AS c, count(*) AS n FROM advertiser_purchases p GROUP BY p.category LIMIT 1",
+        ["c", "n"],
+      ),
+      /LIMIT and OFFSET are not allowed/,
+    ],
+    [
+      "an unqualified column",
+      bad("bare", "SELECT category AS c, count(*) AS n FROM advertiser_purchases p GROUP BY category", [
+        "c",
+        "n",
+      ]),
+      /must be written as alias\.column/,
+    ],
+    [
+      "an output without an alias",
+      bad("unnamed", "SELECT p.category, count(*) AS n FROM advertiser_purchases p GROUP BY p.category", [
+        "category",
+        "n",
+      ]),
+      /every output needs an alias/,
+    ],
+    [
+      "a measure as a group key",
+      bad("by-amount", "SELECT p.amount AS a, count(*) AS n FROM advertiser_purchases p GROUP BY p.amount", [
+        "a",
+        "n",
+      ]),
+      /measure p\.amount may appear only inside an allowed aggregate/,
+    ],
+    [
+      "an aggregate the measure's owner did not allow",
+      bad("max-amount", "SELECT max(p.amount) AS m FROM advertiser_purchases p", ["m"]),
+      /max of p\.amount is not allowed/,
+    ],
+    [
+      "a join on a dimension instead of the identity",
+      bad(
+        "join-dim",
+        "SELECT count(*) AS n FROM advertiser_purchases p JOIN publisher_exposures e ON e.segment = p.category",
+        ["n"],
+      ),
+      /needs an equality of identity or join columns/,
+    ],
+    [
+      "a subquery (outside the aggregation grammar)",
+      bad(
+        "sub",
+        "SELECT count(*) AS n FROM advertiser_purchases p WHERE p.category IN (SELECT e.segment FROM publisher_exposures e)",
+        ["n"],
+      ),
+      /subqueries are not allowed under the aggregation rule/,
+    ],
     [
       "raw identity under aggregation",
       bad("max-id", "SELECT max(p.user_id) AS m FROM advertiser_purchases p", ["m"]),
+      /identity column p\.user_id may only be counted/,
     ],
     [
       "identity as a group key",
@@ -96,20 +167,80 @@ describe("contract admission", () => {
         "u",
         "n",
       ]),
+      /identity column p\.user_id may appear only in join equalities/,
     ],
-    ["read_csv", bad("read", "SELECT count(*) AS n FROM read_csv('/etc/passwd')", ["n"])],
-    ["COPY", bad("copy", "COPY advertiser_purchases TO '/tmp/x.csv'", ["n"])],
-    ["ATTACH", bad("attach", "ATTACH '/tmp/x.db' AS x", ["n"])],
-    ["INSTALL", bad("install", "INSTALL httpfs", ["n"])],
-    ["PRAGMA", bad("pragma", "PRAGMA database_list", ["n"])],
-    ["SET", bad("set", "SET threads = 1", ["n"])],
+    [
+      "read_csv",
+      bad("read", "SELECT count(*) AS n FROM read_csv('/etc/passwd')", ["n"]),
+      /FROM may only join dataset tables/,
+    ],
+    ["COPY", bad("copy", "COPY advertiser_purchases TO '/tmp/x.csv'", ["n"]), /not a single SELECT/],
+    ["ATTACH", bad("attach", "ATTACH '/tmp/x.db' AS x", ["n"]), /not a single SELECT/],
+    ["INSTALL", bad("install", "INSTALL httpfs", ["n"]), /not a single SELECT/],
+    ["PRAGMA", bad("pragma", "PRAGMA database_list", ["n"]), /not a single SELECT/],
+    ["SET", bad("set", "SET threads = 1", ["n"]), /not a single SELECT/],
   ];
-  it.each(refusedQueries)("refuses a contract whose query uses %s", async (_, query) => {
+  it.each(refusedQueries)("refuses a contract whose query has %s", async (_, query, reason) => {
     const enclave = await fresh();
     const contract = contractFor([advertiser, publisher], [query]);
     await expect(
       enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) }),
-    ).rejects.toEqual(code("ERR_CONTRACT_QUERY"));
+    ).rejects.toEqual(
+      expect.objectContaining({
+        code: "ERR_CONTRACT_QUERY",
+        queryId: query.id,
+        reason: expect.stringMatching(reason),
+      }),
+    );
+    expect(enclave.health().contractDigest).toBeNull();
+  });
+
+  it("refuses a custom query whose top level is not covered by its DP policy", async () => {
+    const enclave = await fresh();
+    const query: ApprovedQuery = {
+      id: "custom-rows",
+      sql: "SELECT p.category AS category, p.amount AS amount FROM advertiser_purchases p",
+      parameters: [],
+      runners: ["advertiser"],
+      recipients: ["advertiser"],
+      policy: {
+        kind: "custom",
+        minDistinctIdentities: K,
+        allowedColumns: ["category", "amount"],
+        dp: {
+          epsilon: 1,
+          budget: 2,
+          groups: "single",
+          maxRowsPerIdentity: 1,
+          clamp: { lower: 0, upper: 100 },
+          columns: [{ name: "amount", kind: "sum" }],
+        },
+      },
+    };
+    const contract = contractFor([advertiser, publisher], [query]);
+    await expect(
+      enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) }),
+    ).rejects.toEqual(
+      expect.objectContaining({
+        code: "ERR_CONTRACT_QUERY",
+        reason: expect.stringMatching(/every output column must be a dp column or a GROUP BY expression/),
+      }),
+    );
+    expect(enclave.health().contractDigest).toBeNull();
+  });
+
+  it("refuses a contract under k = MIN_K or a dataset without column roles, before any SQL check", async () => {
+    const enclave = await fresh();
+    const ok = contractFor([advertiser, publisher]);
+    const lowK = structuredClone(ok);
+    lowK.queries[0]!.policy.minDistinctIdentities = MIN_K - 1;
+    const noRoles = structuredClone(ok) as unknown as { datasets: Record<string, unknown>[] };
+    delete noRoles.datasets[0]!.analysis;
+    for (const contract of [lowK, noRoles as unknown as Contract]) {
+      await expect(
+        enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) }),
+      ).rejects.toEqual(code("ERR_CONTRACT"));
+    }
     expect(enclave.health().contractDigest).toBeNull();
   });
 });
@@ -297,14 +428,15 @@ describe("k threshold, maxRuns and restarts", () => {
     ],
     identityColumn: "user_id",
     identityFormat: "sha256-hex",
+    analysis: { joinColumns: [], dimensions: ["grp"], measures: [] },
   };
   const byGroup: ApprovedQuery = {
     id: "by-group",
-    sql: "SELECT grp, count(DISTINCT user_id) AS n FROM people GROUP BY grp ORDER BY grp",
+    sql: "SELECT p.grp AS grp, count(DISTINCT p.user_id) AS n FROM people p GROUP BY p.grp",
     parameters: [],
     runners: ["advertiser"],
     recipients: ["advertiser"],
-    policy: { kind: "aggregate", minDistinctIdentities: K, allowedColumns: ["grp", "n"], maxRuns: 2 },
+    policy: { kind: "aggregation", minDistinctIdentities: K, allowedColumns: ["grp", "n"], maxRuns: 2 },
   };
   // K - 1 people in "a" (each twice: rows are not people), K in "b".
   const rows = ["user_id,grp"];

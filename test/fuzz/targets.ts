@@ -17,6 +17,7 @@ import {
   parseCertTable,
 } from "../../attestation/snp/certtable.js";
 import { parseReport } from "../../attestation/snp/report.js";
+import { checkContractQueries } from "../../enclave/sql/check.js";
 import type { SqlEngine } from "../../enclave/sql/engine.js";
 import { ingestDataset } from "../../enclave/sql/ingest.js";
 import { parseHeader } from "../../protocol/age/header.js";
@@ -36,6 +37,7 @@ import {
   x25519PublicJwk,
 } from "../../protocol/jose/x25519.js";
 import { makeContract, makeParty, type TestParty } from "../protocol/fixtures.js";
+import { contractOf, type RiskyQuery, riskyQuery } from "./grammar.js";
 import { bytesNear, type FuzzTarget, jsonNear, textNear } from "./harness.js";
 
 const VECTORS = fileURLToPath(new URL("../../../shared/vectors/", import.meta.url));
@@ -221,6 +223,11 @@ export function ingestTarget(
         columns: ingestColumns,
         identityColumn: "id",
         identityFormat: "sha256-hex",
+        analysis: {
+          joinColumns: [],
+          dimensions: ["age", "joined", "seen"],
+          measures: [{ column: "score", aggregates: ["sum"] }],
+        },
       };
       const pieces: Uint8Array[] = [];
       for (let i = 0; i < bytes.length; i += chunk) pieces.push(bytes.subarray(i, i + chunk));
@@ -244,4 +251,25 @@ export function csvSeeds(): Uint8Array[] {
     enc.encode(`id,age,joined,seen,score\r\n"${hex(7)}",,2024-02-29,2024-02-29 00:00:00.123456,-1e10\r\n`),
     enc.encode("id,age,joined,seen,score\n"),
   ];
+}
+
+/**
+ * The aggregation grammar against forbidden constructs: a valid query with one of them inserted
+ * (grammar.ts RISKY) goes through validateContract and checkContractQueries, as a signed contract
+ * would. A refusal (a typed error) is the only pass: an admitted query throws, and fast-check
+ * shrinks it to the smallest such query.
+ */
+export async function grammarRiskTarget(): Promise<FuzzTarget<RiskyQuery>> {
+  const parties = makeContract([await makeParty("advertiser"), await makeParty("publisher")]).parties;
+  const allowed = ["risky", "uu", ...Array.from({ length: 8 }, (_, i) => [`k${i}`, `v${i}`]).flat()];
+  return {
+    name: "grammar-risky-constructs",
+    arbitrary: riskyQuery,
+    run: async (q) => {
+      const contract = contractOf(parties, q, allowed);
+      validateContract(contract);
+      await checkContractQueries(contract);
+      throw new Error(`admitted a query with a forbidden construct (${q.construct}): ${q.sql}`);
+    },
+  };
 }

@@ -36,14 +36,16 @@ async function appendRun(l: AuditLog, i: number) {
         resultDigest: hex(i + 1),
         epsilon: 0.5,
         groupsSuppressed: i % 3,
-        ledger: {
-          seq: (i + 1) / 4,
-          prev: hex(i + 2),
-          party: "news",
-          query: "conversions-by-campaign",
-          micros: 500_000,
-          total: ((i + 1) / 4) * 500_000,
-        },
+        ledger: [
+          {
+            seq: (i + 1) / 4,
+            prev: hex(i + 2),
+            party: "news",
+            query: "conversions-by-campaign",
+            micros: 500_000,
+            total: ((i + 1) / 4) * 500_000,
+          },
+        ],
       });
   }
 }
@@ -266,15 +268,27 @@ describe("audit log", () => {
       epsilon: 0.25,
       groupsSuppressed: 0,
     };
-    const ledger = { seq: 1, prev: GENESIS_HASH, party: "news", query: "q", micros: 250_000, total: 250_000 };
-    await expect(l.append("query-run", run)).rejects.toThrow(UsageError); // epsilon without a debit
-    await expect(l.append("query-run", { ...run, ledger: { ...ledger, micros: 1 } })).rejects.toThrow(
-      UsageError,
-    );
-    await expect(l.append("query-run", { ...run, ledger: { ...ledger, party: "acme" } })).rejects.toThrow(
-      UsageError,
-    );
-    await expect(l.append("query-run", { ...run, ledger })).resolves.toMatchObject({ head: { seq: 2 } });
+    const debit = { seq: 1, prev: GENESIS_HASH, party: "news", query: "q", micros: 250_000, total: 250_000 };
+    // One debit per recipient: every recipient learns the answer.
+    const second = { ...debit, seq: 2, prev: hex(9), party: "acme" };
+    const refused = [
+      undefined, // epsilon without a debit
+      [], // no debit at all
+      debit, // a single debit, not the list of them
+      [{ ...debit, micros: 1 }], // a debit of another epsilon
+      [{ ...debit, query: "other" }], // a debit on another query
+      [debit, { ...second, party: "news" }], // one party charged twice
+      [debit, { ...second, seq: 3 }], // debits not consecutive in the ledger
+      [{ ...debit, party: "Not A Party" }],
+    ];
+    for (const ledger of refused) {
+      // biome-ignore lint/suspicious/noExplicitAny: malformed on purpose
+      const data = (ledger === undefined ? run : { ...run, ledger }) as any;
+      await expect(l.append("query-run", data)).rejects.toThrow(UsageError);
+    }
+    await expect(l.append("query-run", { ...run, ledger: [debit, second] })).resolves.toMatchObject({
+      head: { seq: 2 },
+    });
   });
 });
 

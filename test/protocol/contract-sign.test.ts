@@ -61,7 +61,7 @@ describe("contract approvals", () => {
 
   it("refuses an approval over a different contract digest", async () => {
     const other = clone(contract);
-    other.queries[0]!.policy.minDistinctIdentities = 2;
+    other.queries[0]!.policy.minDistinctIdentities = 60;
     const stale = await signApproval(other, "broker", parties[2]!.privateKey);
     const e = await refusedFor([approvals[0]!, approvals[1]!, stale]);
     expect(e.party).toBe("broker");

@@ -208,7 +208,12 @@ describe("validateContract", () => {
     ],
     [
       "sum of a VARCHAR measure",
-      (c) => (c.datasets[1].analysis = { joinColumns: [], dimensions: [], measures: [{ column: "campaign", aggregates: ["count", "sum"] }] }),
+      (c) =>
+        (c.datasets[1].analysis = {
+          joinColumns: [],
+          dimensions: [],
+          measures: [{ column: "campaign", aggregates: ["count", "sum"] }],
+        }),
       "datasets[1].analysis.measures[0].aggregates[1]",
       "needs a numeric column",
     ],

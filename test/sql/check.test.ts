@@ -374,6 +374,27 @@ describe("custom rule walls", () => {
     ["an undeclared column", `SELECT count(rowid) AS n FROM ${P}`, /unknown column/],
     ["a positional reference", `SELECT count(#1) AS n FROM ${P}`, /positional/],
     ["the reserved prefix", `SELECT count(*) AS n FROM ${P} __cleanroom_t0`, /reserved/],
+    // A scalar DuckDB cannot interrupt, inflated past the memory limit by a literal or parameter.
+    [
+      "lpad",
+      `SELECT count(*) AS n FROM ${P} p WHERE length(lpad(p.category, 200000000, '.')) > 0`,
+      /function lpad/,
+    ],
+    [
+      "repeat",
+      `SELECT count(*) AS n FROM ${P} p WHERE length(repeat(p.category, 100000000)) > 0`,
+      /function repeat/,
+    ],
+    [
+      "string_agg",
+      `SELECT count(*) AS n FROM (SELECT string_agg(p.category, ',') AS s FROM ${P} p) x`,
+      /function string_agg/,
+    ],
+    [
+      "list building",
+      `SELECT count(*) AS n FROM ${P} p WHERE len(list_value(p.category)) > 0`,
+      /function (len|list_value)/,
+    ],
   ];
   it.each(refusals)("refuses %s", async (_name, sql, reason) => {
     await expectRefused(custom(sql), reason);

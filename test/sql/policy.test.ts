@@ -59,10 +59,10 @@ describe("k-anonymity enforcement", () => {
   it("suppresses k-1, keeps k, and suppresses a group with 0 < n < k or 0 people of a table read", async () => {
     const result = await runApprovedQuery(
       engine,
-      q(
-        "SELECT l.grp AS grp, count(*) AS rows_n FROM lhs l LEFT JOIN rhs r ON r.id = l.id GROUP BY l.grp",
-        ["grp", "rows_n"],
-      ),
+      q("SELECT l.grp AS grp, count(*) AS rows_n FROM lhs l LEFT JOIN rhs r ON r.id = l.id GROUP BY l.grp", [
+        "grp",
+        "rows_n",
+      ]),
       {},
     );
     expect(result.columns.map((c) => c.name)).toEqual(["grp", "rows_n"]);
@@ -96,10 +96,9 @@ describe("k-anonymity enforcement", () => {
     const result = await runApprovedQuery(engine, few, {});
     expect(result).toEqual({ columns: [{ name: "n", type: "BIGINT" }], rows: [], groupsSuppressed: 1 });
     // The same over a join: k people of lhs, one of rhs.
-    const joined = q(
-      "SELECT count(*) AS n FROM lhs l LEFT JOIN rhs r ON r.id = l.id WHERE l.grp = 'thin'",
-      ["n"],
-    );
+    const joined = q("SELECT count(*) AS n FROM lhs l LEFT JOIN rhs r ON r.id = l.id WHERE l.grp = 'thin'", [
+      "n",
+    ]);
     expect((await runApprovedQuery(engine, joined, {})).groupsSuppressed).toBe(1);
   });
 

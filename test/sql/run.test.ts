@@ -4,10 +4,12 @@ import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
 import { ingestDataset } from "../../enclave/sql/ingest.js";
 import { validateParameters } from "../../enclave/sql/params.js";
 import { resultToCsv, resultToJson, runApprovedQuery } from "../../enclave/sql/run.js";
-import type { ApprovedQuery, Dataset, Parameter } from "../../protocol/contract/types.js";
+import { type ApprovedQuery, type Dataset, MIN_K, type Parameter } from "../../protocol/contract/types.js";
 import { csvStream, hex } from "./helpers.js";
 
 const SECRET = "SECRET-TOKEN-7f3a";
+const INJECTED = "x' OR 1=1 --";
+const K = MIN_K;
 const notes: Dataset = {
   id: "notes",
   owner: "p",
@@ -20,47 +22,67 @@ const notes: Dataset = {
     { name: "n", type: "BIGINT" },
   ],
   identityColumn: "id",
+  analysis: { joinColumns: [], dimensions: ["note", "day", "seen_at", "n"], measures: [] },
 };
+/** Many rows of one person: a self-join of it multiplies rows without bound. */
+const crowd: Dataset = {
+  id: "crowd",
+  owner: "p",
+  format: "csv",
+  columns: [
+    { name: "id", type: "VARCHAR" },
+    { name: "g", type: "VARCHAR" },
+  ],
+  identityColumn: "id",
+  analysis: { joinColumns: [], dimensions: ["g"], measures: [] },
+};
+
+/** 1500 people, one row each; 15 of them (i % 100 == 0) wrote INJECTED, 15 (i % 100 == 7) SECRET. */
+function notesCsv(): string {
+  const lines = ["id,note,day,seen_at,n"];
+  for (let i = 0; i < 1500; i++) {
+    const note = i % 100 === 0 ? `"${INJECTED}"` : i % 100 === 7 ? SECRET : `"n${i % 3}, ok"`;
+    lines.push(`${hex(i)},${note},2024-01-0${1 + (i % 5)},2024-01-01 10:00:0${i % 10},${i}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
 
 let engine: SqlEngine;
 beforeAll(async () => {
   engine = await openEngine({ queryTimeoutMs: 300, maxResultRows: 1000 });
-  const lines = ["id,note,day,seen_at,n"];
-  for (let i = 0; i < 1500; i++)
-    lines.push(
-      `${hex(i)},${i === 7 ? SECRET : `"n${i % 3}, ok"`},2024-01-0${1 + (i % 5)},2024-01-01 10:00:0${i % 10},${i}`,
-    );
-  lines[1] = `${hex(0)},"x' OR 1=1 --",2024-01-01,2024-01-01 10:00:00,0`;
-  await ingestDataset(engine, notes, csvStream(`${lines.join("\n")}\n`, 65536));
+  await ingestDataset(engine, notes, csvStream(notesCsv(), 65536));
+  const many = Array.from({ length: 3000 }, () => `${hex(1)},a`);
+  await ingestDataset(engine, crowd, csvStream(`id,g\n${many.join("\n")}\n`, 65536));
 });
 afterAll(() => engine.close());
 
-const rowLevel = (sql: string, parameters: Parameter[], allowed: string[]): ApprovedQuery => ({
-  id: "row-q",
+const aggregation = (sql: string, parameters: Parameter[], allowed: string[]): ApprovedQuery => ({
+  id: "agg-q",
   sql,
   parameters,
   runners: ["p"],
   recipients: ["p"],
-  policy: { kind: "row-level", minDistinctIdentities: 1, allowedColumns: allowed },
+  policy: { kind: "aggregation", minDistinctIdentities: K, allowedColumns: allowed },
 });
 
 describe("runApprovedQuery", () => {
-  const byNote = rowLevel(
-    "SELECT n FROM notes WHERE note = $note ORDER BY n",
+  const byNote = aggregation(
+    "SELECT x.note AS note, count(DISTINCT x.id) AS people FROM notes x WHERE x.note = $note GROUP BY x.note",
     [{ name: "note", type: "VARCHAR" }],
-    ["n"],
+    ["note", "people"],
   );
 
   it("binds a value crafted as SQL as a plain value", async () => {
-    const injected = await runApprovedQuery(engine, byNote, { note: "x' OR 1=1 --" });
-    expect(injected.rows).toEqual([["0"]]);
+    // Exactly the 15 people whose note is that text, not every row.
+    const injected = await runApprovedQuery(engine, byNote, { note: INJECTED });
+    expect(injected.rows).toEqual([[INJECTED, "15"]]);
     const none = await runApprovedQuery(engine, byNote, { note: "' OR '1'='1" });
-    expect(none.rows).toEqual([]);
+    expect(none).toMatchObject({ rows: [], groupsSuppressed: 0 });
   });
 
   it("binds DATE, TIMESTAMP and BIGINT in their accepted forms", async () => {
-    const q = rowLevel(
-      "SELECT count(*) AS c FROM notes WHERE day = $day AND seen_at >= $at AND n < $max",
+    const q = aggregation(
+      "SELECT count(*) AS c FROM notes x WHERE x.day = $day AND x.seen_at >= $at AND x.n < $max",
       [
         { name: "day", type: "DATE" },
         { name: "at", type: "TIMESTAMP" },
@@ -73,7 +95,7 @@ describe("runApprovedQuery", () => {
       at: "2024-01-01T10:00:05Z",
       max: 100n,
     });
-    // i % 5 == 1 and i % 10 >= 5 and i < 100: i in {1..99} with i%10 == 6 -> 10 rows
+    // i % 5 == 1 and i % 10 >= 5 and i < 100: i in {1..99} with i%10 == 6 -> 10 rows, 10 people (= k)
     expect(base.rows).toEqual([["10"]]);
     const sameAsString = await runApprovedQuery(engine, q, {
       day: "2024-01-02",
@@ -81,22 +103,48 @@ describe("runApprovedQuery", () => {
       max: "100",
     });
     expect(sameAsString.rows).toEqual([["10"]]);
+    // One person fewer (i < 96): under k, suppressed.
+    const fewer = await runApprovedQuery(engine, q, {
+      day: "2024-01-02",
+      at: "2024-01-01T10:00:05Z",
+      max: 96,
+    });
+    expect(fewer).toMatchObject({ rows: [], groupsSuppressed: 1 });
   });
 
-  it("replaces an engine error that would quote a value with the generic error", async () => {
-    const q = rowLevel("SELECT CAST(note AS INTEGER) AS v FROM notes WHERE n = 7", [], ["v"]);
-    const err = await runApprovedQuery(engine, q, {}).catch((e) => e);
-    expect(err.code).toBe("ERR_QUERY_FAILED");
-    expect(err.message).toBe("query failed inside the clean room");
-    expect(String(err.cause)).toContain(SECRET); // the engine did quote it: that is why it is hidden
-    for (const text of [err.message, err.code, JSON.stringify(err), String(err), err.stack ?? ""]) {
-      expect(text).not.toContain(SECRET);
-    }
+  it("answers a run that fails on the data with every group suppressed, quoting nothing", async () => {
+    // date_trunc with a data-dependent part fails, and the engine's message quotes the value.
+    await expect(
+      engine.connection.run("SELECT date_trunc(note, day) FROM notes WHERE n = 7"),
+    ).rejects.toThrow(SECRET);
+    const q = aggregation(
+      "SELECT date_trunc(x.note, x.day) AS v, count(*) AS c FROM notes x WHERE x.n % 100 = 7 GROUP BY date_trunc(x.note, x.day)",
+      [],
+      ["v", "c"],
+    );
+    // The 15 people would pass k: a failure is not told apart from an answer whose groups all fail.
+    const result = await runApprovedQuery(engine, q, {});
+    expect(result.columns.map((c) => c.name)).toEqual(["v", "c"]);
+    expect(result).toMatchObject({ rows: [], groupsSuppressed: 0 });
+    expect(JSON.stringify(result)).not.toContain(SECRET);
+    expect(resultToJson(result)).not.toContain(SECRET);
+  });
+
+  it("casts a value that does not convert to NULL instead of failing", async () => {
+    const q = aggregation(
+      "SELECT CAST(x.note AS INTEGER) AS v, count(DISTINCT x.id) AS people FROM notes x WHERE x.n % 100 = 7 GROUP BY CAST(x.note AS INTEGER)",
+      [],
+      ["v", "people"],
+    );
+    const result = await runApprovedQuery(engine, q, {});
+    expect(result.rows).toEqual([[null, "15"]]);
+    expect(JSON.stringify(result)).not.toContain(SECRET);
   });
 
   it("interrupts a query past the timeout", async () => {
-    const slow = rowLevel(
-      "SELECT count(*) AS c FROM notes a, notes b, notes c WHERE a.n + b.n + c.n = -1",
+    // 3000 rows of one person joined three ways: 2.7e10 rows to count.
+    const slow = aggregation(
+      "SELECT count(*) AS c FROM crowd a JOIN crowd b ON b.id = a.id JOIN crowd c ON c.id = a.id",
       [],
       ["c"],
     );
@@ -105,15 +153,42 @@ describe("runApprovedQuery", () => {
     expect(Date.now() - started).toBeLessThan(5000);
     // the connection is usable again afterwards
     await expect(runApprovedQuery(engine, byNote, { note: SECRET })).resolves.toMatchObject({
-      rows: [["7"]],
+      rows: [[SECRET, "15"]],
     });
   });
 
-  it("refuses results over the row cap", async () => {
-    const all = rowLevel("SELECT n FROM notes", [], ["n"]);
-    await expect(runApprovedQuery(engine, all, {})).rejects.toMatchObject({
-      code: "ERR_QUERY_RESULT_TOO_LARGE",
-    });
+  it("refuses results over the row cap, counted after suppression", async () => {
+    const small = await openEngine({ maxResultRows: 10 });
+    try {
+      await ingestDataset(small, notes, csvStream(notesCsv(), 65536));
+      // 17 groups of note and day, each of at least 15 people: 17 rows would leave.
+      const byNoteAndDay = aggregation(
+        "SELECT x.note AS note, x.day AS day, count(*) AS c FROM notes x GROUP BY x.note, x.day",
+        [],
+        ["note", "day", "c"],
+      );
+      await expect(runApprovedQuery(small, byNoteAndDay, {})).rejects.toMatchObject({
+        code: "ERR_QUERY_RESULT_TOO_LARGE",
+      });
+      // 5 groups: under the cap.
+      const five = aggregation(
+        "SELECT x.note AS note, count(*) AS c FROM notes x GROUP BY x.note",
+        [],
+        ["note", "c"],
+      );
+      expect((await runApprovedQuery(small, five, {})).rows).toHaveLength(5);
+      // 1500 groups of one person each: nothing may leave, so the cap is not what refuses it.
+      const perPerson = aggregation(
+        "SELECT x.n AS n, count(*) AS c FROM notes x GROUP BY x.n",
+        [],
+        ["n", "c"],
+      );
+      await expect(runApprovedQuery(small, perPerson, {})).resolves.toMatchObject({ rows: [] });
+      const sameOnBigEngine = await runApprovedQuery(engine, perPerson, {});
+      expect(sameOnBigEngine).toMatchObject({ rows: [], groupsSuppressed: 1500 });
+    } finally {
+      small.close();
+    }
   });
 
   it("refuses missing, extra and mistyped parameters naming the parameter only", async () => {
@@ -132,21 +207,26 @@ describe("runApprovedQuery", () => {
     });
   });
 
-  it("serialises results deterministically", async () => {
-    const q = rowLevel("SELECT note, n FROM notes WHERE n < 3 ORDER BY n", [], ["note", "n"]);
-    const a = await runApprovedQuery(engine, q, {});
-    const b = await runApprovedQuery(engine, q, {});
+  it("serialises results deterministically, in canonical row order", async () => {
+    const q = aggregation(
+      "SELECT x.note AS note, count(*) AS c FROM notes x WHERE x.note <> $skip GROUP BY x.note",
+      [{ name: "skip", type: "VARCHAR" }],
+      ["note", "c"],
+    );
+    const a = await runApprovedQuery(engine, q, { skip: SECRET });
+    const b = await runApprovedQuery(engine, q, { skip: SECRET });
     expect(resultToJson(a)).toBe(resultToJson(b));
-    expect(resultToCsv(a)).toBe(`note,n\nx' OR 1=1 --,0\n"n1, ok",1\n"n2, ok",2\n`);
+    expect(resultToCsv(a)).toBe(`note,c\n"n0, ok",490\n"n1, ok",490\n"n2, ok",490\nx' OR 1=1 --,15\n`);
     expect(JSON.parse(resultToJson(a))).toEqual({
       columns: [
         { name: "note", type: "VARCHAR" },
-        { name: "n", type: "BIGINT" },
+        { name: "c", type: "BIGINT" },
       ],
       rows: [
-        ["x' OR 1=1 --", "0"],
-        ["n1, ok", "1"],
-        ["n2, ok", "2"],
+        ["n0, ok", "490"],
+        ["n1, ok", "490"],
+        ["n2, ok", "490"],
+        [INJECTED, "15"],
       ],
       groupsSuppressed: 0,
     });

@@ -69,7 +69,9 @@ export function registerContractCommand(program: Command): void {
     );
   contract
     .command("review")
-    .description("validate FILE and print what signing it approves: datasets, what each query reads and releases, warnings")
+    .description(
+      "validate FILE and print what signing it approves: datasets, what each query reads and releases, warnings",
+    )
     .argument("<file>")
     .option("--json", "print the review as JSON")
     .action((file: string, f: { json?: boolean }) =>
@@ -93,7 +95,7 @@ export function registerContractCommand(program: Command): void {
         const party = findParty(contract, keys);
         if (!f.yes && !process.stdin.isTTY) {
           throw new UsageError(
-            "contract sign: no terminal to confirm on; read `cleanroom contract review FILE`, then pass --yes",
+            `contract sign: no terminal to confirm on; read \`cleanroom contract review ${file}\`, then pass --yes`,
           );
         }
         const review = await reviewContractWithDuckDb(contract);
@@ -108,7 +110,9 @@ export function registerContractCommand(program: Command): void {
           return EXIT_REFUSED;
         }
         if (f.yes) {
-          process.stderr.write(`signing ${what}: ${review.queries.length} queries, ${review.warnings.length} warnings\n`);
+          process.stderr.write(
+            `signing ${what}: ${review.queries.length} queries, ${review.warnings.length} warnings\n`,
+          );
         }
         const approval = await approveContract(contract, keys);
         if (f.out) await writeFile(f.out, `${approval}\n`, { flag: "wx" });
