@@ -3,7 +3,7 @@
  * live in protocol/rules/tree.ts). The SQL text is passed as a bound value, never spliced.
  */
 import type { DuckDBConnection } from "@duckdb/node-api";
-import type { ParsedSql } from "../../protocol/rules/tree.js";
+import { type AstNode, type ParsedSql, walk } from "../../protocol/rules/tree.js";
 
 export type { AstNode, ParsedSql } from "../../protocol/rules/tree.js";
 export { columnRef, functionCall, isNode, walk } from "../../protocol/rules/tree.js";
@@ -23,4 +23,29 @@ export async function renderSql(conn: DuckDBConnection, parsed: ParsedSql): Prom
     JSON.stringify(parsed),
   ]);
   return String(result.getRows()[0]?.[0] ?? "");
+}
+
+/** Expression classes DuckDB's TRY cannot hold. */
+const UNTRYABLE = new Set(["SUBQUERY", "WINDOW"]);
+
+/**
+ * `TRY(node)`, keeping its alias, when DuckDB can evaluate it so (no subquery, window or call of a
+ * function in `aggregates` inside): an error on one row's value becomes NULL for that row instead
+ * of failing the run, so whether a run fails never depends on one person's data. Otherwise `node`.
+ */
+export function withTry(node: AstNode, aggregates: ReadonlySet<string>): AstNode {
+  let tryable = true;
+  walk(node, (n) => {
+    if (UNTRYABLE.has(String(n.class))) tryable = false;
+    if (n.class === "FUNCTION" && aggregates.has(String(n.function_name).toLowerCase())) tryable = false;
+  });
+  if (!tryable || node.class === "COLUMN_REF" || node.class === "CONSTANT") return node;
+  const alias = typeof node.alias === "string" ? node.alias : "";
+  return {
+    class: "OPERATOR",
+    type: "OPERATOR_TRY",
+    alias,
+    query_location: 0,
+    children: [{ ...node, alias: "" }],
+  };
 }

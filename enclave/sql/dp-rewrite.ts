@@ -14,11 +14,12 @@
  */
 import type { DuckDBConnection, Json } from "@duckdb/node-api";
 import type { Dataset, DpColumn, DpPolicy } from "../../protocol/contract/types.js";
+import { CUSTOM_AGGREGATE_NAMES } from "../../protocol/rules/functions.js";
 import { applyDp, type DpAggregateColumn, type DpSpec } from "../dp/apply.js";
 import { clampBound, clampRange } from "../dp/contribution.js";
 import { DpPolicyError } from "../dp/errors.js";
 import { cryptoRng } from "../dp/random.js";
-import { type AstNode, isNode, type ParsedSql, parseSql, renderSql, walk } from "./ast.js";
+import { type AstNode, isNode, type ParsedSql, parseSql, renderSql, walk, withTry } from "./ast.js";
 import type { CheckedQuery } from "./check.js";
 import { quoteIdent } from "./engine.js";
 import { QueryCheckError } from "./errors.js";
@@ -256,9 +257,12 @@ export async function customSql(
       args.push(o.arg);
     }
   }
+  // Under TRY, a value that fails is NULL for its row: whether the run fails must not depend on
+  // one person's data (what TRY cannot hold, subqueries and windows, is left as written).
+  const safe = (n: AstNode): AstNode => withTry(n, CUSTOM_AGGREGATE_NAMES);
   const columns = [
-    ...keys.map((k, i) => ({ ...k, alias: keyName(i) })),
-    ...args.map((a, j) => ({ ...a, alias: argName(j) })),
+    ...keys.map((k, i) => ({ ...safe(k), alias: keyName(i) })),
+    ...args.map((a, j) => ({ ...safe(a), alias: argName(j) })),
   ];
   const inner: AstNode = {
     ...root,
@@ -270,12 +274,14 @@ export async function customSql(
     qualify: null,
   };
 
+  if (isNode(inner.where_clause)) inner.where_clause = safe(inner.where_clause);
   // Every dataset table it reads, anywhere (CTEs, subqueries, joins), becomes that unit's rows.
   const byId = new Map(checked.datasets.map((d) => [lower(d.id), d]));
   const tables: { node: AstNode; dataset: Dataset }[] = [];
   walk({ ...inner, select_list: columns }, (n) => {
     const dataset = n.type === "BASE_TABLE" ? byId.get(lower(n.table_name)) : undefined;
     if (dataset) tables.push({ node: n, dataset });
+    if (n.type === "SELECT_NODE" && isNode(n.where_clause)) n.where_clause = safe(n.where_clause);
     // A value that does not convert is NULL: a run that fails on one person's value is an oracle.
     if (n.class === "CAST") n.try_cast = true;
   });

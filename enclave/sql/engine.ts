@@ -20,7 +20,7 @@ export interface EngineOptions {
   spill?: boolean;
   /** Interrupt a query after this many milliseconds. Default 30 000. */
   queryTimeoutMs?: number;
-  /** Refuse results with more rows than this (before suppression). Default 100 000. */
+  /** Refuse results with more rows than this (counted after suppression). Default 100 000. */
   maxResultRows?: number;
   /**
    * Keep tables in DuckDB's compressed in-memory storage (dictionary, FSST, bit-packing): several
@@ -135,6 +135,9 @@ export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine
     // allowed_directories cannot be set at creation, and must precede the access switch-off.
     await connection.run(`SET allowed_directories = [${sqlString(`${scratchDir}/`)}]`);
     await connection.run("SET enable_external_access = false");
+    // A scalar subquery with several rows answers one of them instead of failing: whether a run
+    // fails must not depend on the data.
+    await connection.run("SET scalar_subquery_error_on_multiple_rows = false");
     await connection.run("SET lock_configuration = true");
     return new SqlEngine(
       instance,

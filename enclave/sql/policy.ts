@@ -9,8 +9,9 @@
 import type { DuckDBConnection, DuckDBListValue, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
 import { QueryCheckError } from "../../protocol/rules/errors.js";
 import { SCALAR_OUTPUT_TYPES } from "../../protocol/rules/functions.js";
+import { shape } from "../../protocol/rules/tree.js";
 import type { DpSpec } from "../dp/apply.js";
-import { type AstNode, columnRef, functionCall, renderSql, walk } from "./ast.js";
+import { type AstNode, columnRef, functionCall, isNode, renderSql, walk, withTry } from "./ast.js";
 import type { CheckedQuery } from "./check.js";
 import { type DifferencingGuard, type PeopleSets, peopleSet } from "./differencing.js";
 import { checkDpSpec, customSql, dpSpecOf } from "./dp-rewrite.js";
@@ -85,6 +86,20 @@ async function aggregationSql(
   walk(root, (n: AstNode) => {
     if (n.class === "CAST") n.try_cast = true;
   });
+  // No row's value may fail the run: dimension expressions and predicates are evaluated under
+  // TRY (an error is NULL for that row). Join keys stay bare (same-typed columns cannot fail) so
+  // the engine still hashes on them; aggregate expressions cannot fail on a value.
+  const safe = (n: AstNode): AstNode => withTry(n, NO_AGGREGATES);
+  const groups = (root.group_expressions as AstNode[]).map((g) => shape(g));
+  root.group_expressions = (root.group_expressions as AstNode[]).map(safe);
+  root.select_list = (root.select_list as AstNode[]).map((item) =>
+    groups.includes(shape(item)) ? safe(item) : item,
+  );
+  if (isNode(root.where_clause)) root.where_clause = conjunction(conjuncts(root.where_clause).map(safe));
+  walk(root.from_table, (n) => {
+    if (n.type !== "JOIN" || !isNode(n.condition)) return;
+    n.condition = conjunction(conjuncts(n.condition).map((c) => (isJoinKey(c) ? c : safe(c))));
+  });
   const selectList = root.select_list as unknown[];
   const identity = (t: (typeof plan.tables)[number]) =>
     columnRef([tableAlias(t.index), t.dataset.identityColumn]);
@@ -96,6 +111,33 @@ async function aggregationSql(
   }
   const hidden = plan.tables.length * (guarded(checked) ? 2 : 1);
   return { sql: await renderSql(engine.connection, parsed), hidden };
+}
+
+/** Aggregation predicates and dimensions hold no aggregate; nothing to exclude from TRY. */
+const NO_AGGREGATES: ReadonlySet<string> = new Set();
+
+function conjuncts(node: AstNode): AstNode[] {
+  if (node.class === "CONJUNCTION" && node.type === "CONJUNCTION_AND") {
+    return (node.children as AstNode[]).flatMap(conjuncts);
+  }
+  return [node];
+}
+
+function conjunction(parts: AstNode[]): AstNode {
+  if (parts.length === 1) return parts[0]!;
+  return { class: "CONJUNCTION", type: "CONJUNCTION_AND", alias: "", query_location: 0, children: parts };
+}
+
+/** `a.x = b.y` between two columns: a join key the compiled plan checked to be same-typed. */
+function isJoinKey(n: AstNode): boolean {
+  return (
+    n.class === "COMPARISON" &&
+    n.type === "COMPARE_EQUAL" &&
+    isNode(n.left) &&
+    n.left.class === "COLUMN_REF" &&
+    isNode(n.right) &&
+    n.right.class === "COLUMN_REF"
+  );
 }
 
 const guarded = (checked: CheckedQuery): boolean =>

@@ -263,6 +263,10 @@ class Compiler {
     if (a.table === b.table || (a.table !== joined && b.table !== joined)) {
       this.refuse("a join equality must compare the joined table with an earlier one", node);
     }
+    // An implicit cast between key types could fail on one row's value.
+    if (a.column.type !== b.column.type) {
+      this.refuse(`join keys of different types (${a.column.type}, ${b.column.type})`, node);
+    }
     return [a, b];
   }
 

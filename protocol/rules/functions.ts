@@ -138,6 +138,9 @@ const CUSTOM_AGGREGATES = [
   "var_pop",
 ];
 
+/** The aggregates of CUSTOM_FUNCTIONS (an expression holding one cannot run under TRY). */
+export const CUSTOM_AGGREGATE_NAMES: ReadonlySet<string> = new Set(CUSTOM_AGGREGATES);
+
 /** Window functions the custom rule's SQL may use inside. */
 const WINDOWS = [
   "row_number",
@@ -179,4 +182,9 @@ const CUSTOM_SCALARS = [
  * replacement or list building that a literal or parameter could inflate past the engine's
  * memory limit, where DuckDB cannot interrupt a scalar).
  */
-export const CUSTOM_FUNCTIONS = new Set([...DIMENSION_FUNCTIONS, ...CUSTOM_AGGREGATES, ...WINDOWS, ...CUSTOM_SCALARS]);
+export const CUSTOM_FUNCTIONS = new Set([
+  ...DIMENSION_FUNCTIONS,
+  ...CUSTOM_AGGREGATES,
+  ...WINDOWS,
+  ...CUSTOM_SCALARS,
+]);

@@ -5,6 +5,8 @@
  *   in which every table the query reads has at least k distinct identities, counted by SQL of
  *   the generator's own (in a plain DuckDB, not the locked engine), with the values the signed
  *   SQL computes;
+ * - the same random queries, run with the target's values as parameters on D, D' and "changed",
+ *   leak nothing by the two-dataset judge (test/attacks/judge.ts);
  * - a forbidden construct inserted anywhere into such a query is refused.
  * `npm test` runs a reduced number of cases; `npm run fuzz` the full count.
  */
@@ -16,7 +18,16 @@ import type { SqlEngine } from "../../enclave/sql/engine.js";
 import { runApprovedQuery } from "../../enclave/sql/run.js";
 import type { Contract } from "../../protocol/contract/types.js";
 import { validateContract } from "../../protocol/contract/validate.js";
-import { K, loadEngine, Plain, population, sameCell, variants } from "../attacks/judge.js";
+import {
+  judgeCase,
+  K,
+  loadEngine,
+  openLab,
+  Plain,
+  population,
+  sameCell,
+  variants,
+} from "../attacks/judge.js";
 import { makeContract, makeParty } from "../protocol/fixtures.js";
 import { aggregationQuery, contractOf } from "./grammar.js";
 import { fuzz, report, size } from "./harness.js";
@@ -88,6 +99,34 @@ describe("aggregation grammar", () => {
     expect(figures.rows).toBeGreaterThan(0);
     expect(figures.suppressed).toBeGreaterThan(0);
     expect(figures.joins).toBeGreaterThan(0);
+  });
+
+  it("random grammar queries, judged on D, D' and changed with the target's values: no leak", {
+    timeout: 3_600_000,
+  }, async () => {
+    const lab = await openLab();
+    const outcomes: Record<string, number> = {};
+    try {
+      await fc.assert(
+        fc.asyncProperty(aggregationQuery, async (g) => {
+          const r = await judgeCase(lab, {
+            name: "random",
+            cls: "random",
+            sql: g.sql,
+            parameters: g.parameters,
+            runs: [g.params],
+            allowedColumns: [...g.keys, ...g.parts.aggs.map((_, i) => `v${i}`)],
+            expect: "admitted",
+          });
+          outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+          expect(r.outcome, `${r.detail} — ${g.sql} ${JSON.stringify(g.params)}`).toBe("admitted-no-leak");
+        }),
+        { numRuns: size(12, 400) },
+      );
+    } finally {
+      lab.close();
+      report({ suite: "fuzz", name: "grammar-judged-queries", ...outcomes });
+    }
   });
 
   it("refuses every forbidden construct inserted into a valid query", { timeout: 3_600_000 }, async () => {
