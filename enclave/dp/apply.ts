@@ -10,6 +10,7 @@
  */
 import type { DpDomain, DpParameters } from "../../protocol/contract/types.js";
 import { MAX_DOMAIN_GROUPS } from "../../protocol/contract/validate.js";
+import { INTEGER_TYPES } from "../../protocol/rules/functions.js";
 import { sampleDiscreteLaplace } from "./discrete.js";
 import { DpPolicyError } from "./errors.js";
 import { epsilonCostMicros } from "./ledger.js";
@@ -74,18 +75,6 @@ export interface DpResult<C extends DpInputColumn> {
   thresholdDropped: number;
 }
 
-const INTEGER_TYPES = new Set([
-  "TINYINT",
-  "SMALLINT",
-  "INTEGER",
-  "BIGINT",
-  "HUGEINT",
-  "UTINYINT",
-  "USMALLINT",
-  "UINTEGER",
-  "UBIGINT",
-  "UHUGEINT",
-]);
 const DECIMAL_TYPE = /^DECIMAL\(\d+,\s*(\d+)\)$/;
 
 /** Decimal places of an exact numeric column type; floating types are refused (their sums are inexact). */

@@ -75,7 +75,7 @@ export interface DpParameters {
   epsilon: number;
   /** Total epsilon each requesting party may spend on this contract, over all its DP queries. */
   budget: number;
-  /** Rows one identity keeps in each dataset table the query reads, enforced before aggregation. */
+  /** Rows one person (identity value) contributes over the whole query, enforced before aggregation. */
   maxRowsPerIdentity?: number;
   /** Clamping range for SUM/AVG inputs, in the column's units. */
   clamp?: { lower: number; upper: number };

@@ -147,7 +147,8 @@ const NEVER: Record<string, string> = {
 /** Where an expression stands decides what it may contain. */
 type Place = "where" | "on" | "dimension" | "having";
 
-function rolesOf(dataset: Dataset, column: string): ColumnRole[] {
+/** The roles a dataset's owner gave `column` (the identity column is its own role). */
+export function rolesOf(dataset: Dataset, column: string): ColumnRole[] {
   const a = dataset.analysis;
   const roles: ColumnRole[] = [];
   if (column === dataset.identityColumn) roles.push("identity");

@@ -71,27 +71,8 @@ export const DIMENSION_FUNCTIONS = new Set([...ARITHMETIC, ...NUMERIC, ...TEXT, 
 /** Functions that may combine aggregates into an output (ratios, rounding). */
 export const AGGREGATE_COMBINERS = new Set([...ARITHMETIC, ...NUMERIC]);
 
-/** Cast targets: scalar types only (never a list, struct, map, union or blob). */
-export const CAST_TYPES = new Set([
-  "VARCHAR",
-  "BOOLEAN",
-  "TINYINT",
-  "SMALLINT",
-  "INTEGER",
-  "BIGINT",
-  "HUGEINT",
-  "FLOAT",
-  "DOUBLE",
-  "DECIMAL",
-  "DATE",
-  "TIMESTAMP",
-  "TIMESTAMP WITH TIME ZONE",
-  "INTERVAL",
-]);
-
-/** Output column types that may leave the room: scalars. */
-export const SCALAR_OUTPUT_TYPES = new Set([
-  "BOOLEAN",
+/** DuckDB's integer types, signed and unsigned. */
+export const INTEGER_TYPES: ReadonlySet<string> = new Set([
   "TINYINT",
   "SMALLINT",
   "INTEGER",
@@ -101,17 +82,31 @@ export const SCALAR_OUTPUT_TYPES = new Set([
   "USMALLINT",
   "UINTEGER",
   "UBIGINT",
+  "UHUGEINT",
+]);
+
+/** Scalar types other than integers that a cast may target and an output may have. */
+const OTHER_SCALARS = [
+  "VARCHAR",
+  "BOOLEAN",
   "FLOAT",
   "DOUBLE",
   "DECIMAL",
-  "VARCHAR",
   "DATE",
   "TIMESTAMP",
+  "TIMESTAMP WITH TIME ZONE",
+  "INTERVAL",
+];
+
+/** Cast targets: scalar types only (never a list, struct, map, union or blob). */
+export const CAST_TYPES: ReadonlySet<string> = new Set([...INTEGER_TYPES, ...OTHER_SCALARS]);
+
+/** Output column types that may leave the room: scalars (with DuckDB's timestamp precisions). */
+export const SCALAR_OUTPUT_TYPES: ReadonlySet<string> = new Set([
+  ...CAST_TYPES,
   "TIMESTAMP_S",
   "TIMESTAMP_MS",
   "TIMESTAMP_NS",
-  "TIMESTAMP WITH TIME ZONE",
-  "INTERVAL",
 ]);
 
 /** Aggregates the custom rule's SQL may use inside (the released outputs are the dp policy's). */

@@ -30,6 +30,7 @@ import {
   type ColumnRole,
   type ColumnUse,
   compileAggregation,
+  rolesOf,
 } from "./aggregation.js";
 import { QueryCheckError } from "./errors.js";
 import { printExpression } from "./print.js";
@@ -192,16 +193,6 @@ export interface ContractReview {
 export type ParseQuery = (query: ApprovedQuery) => ParsedSql;
 
 const ONE_PERSON: ReadonlySet<string> = new Set(["min", "max", "median"]);
-
-function rolesOf(dataset: Dataset, column: string): ColumnRole[] {
-  const a = dataset.analysis;
-  const roles: ColumnRole[] = [];
-  if (column === dataset.identityColumn) roles.push("identity");
-  if (a.joinColumns.includes(column)) roles.push("join");
-  if (a.dimensions.includes(column)) roles.push("dimension");
-  if (a.measures.some((m) => m.column === column)) roles.push("measure");
-  return roles;
-}
 
 function reviewDataset(contract: Contract, d: Dataset): DatasetReview {
   const warnings: ReviewWarning[] = [];
@@ -847,7 +838,7 @@ export function renderReview(review: ContractReview, width = REVIEW_WIDTH): stri
       const bounds = [
         dp.maxRowsPerIdentity === undefined
           ? ""
-          : `at most ${dp.maxRowsPerIdentity} rows per identity per table`,
+          : `at most ${dp.maxRowsPerIdentity} rows per person over the whole query`,
         dp.clamp ? `sums clamped to [${glued(`${dp.clamp.lower},`, String(dp.clamp.upper))}]` : "",
       ].filter((s) => s !== "");
       if (bounds.length) field("", bounds.join("; "));
