@@ -31,6 +31,8 @@ export interface QueryPlan {
   /** Columns that may leave, in order; hidden k-counts follow them in the statement's output. */
   columns: OutputColumn[];
   hidden: number;
+  /** Aggregation rule: how many of the hidden columns are k counts (the rest: people lists). */
+  counts: number;
   /** Aggregation rule with the differencing guard: per table, the hidden list of identity hashes follows the counts. */
   guarded: boolean;
   /** DP policies only: how enclave/dp noises the rows, and the hidden columns' names and types. */
@@ -58,13 +60,14 @@ function peopleOf(ref: AstNode, alias: string): AstNode {
  * Re-emits an aggregation query from its checked tree: every table gets the enclave's alias and
  * every column reference is rewritten to it, so what DuckDB binds is exactly what the plan names;
  * casts become TRY_CAST (a value that does not convert is NULL, never a data-dependent error).
- * The hidden distinct-identity counts follow the outputs, one per table, then (with the
- * differencing guard) each table's identity hashes.
+ * The hidden distinct-identity counts follow the outputs, one per table and one per measure an
+ * aggregate reads (people with a value), then (with the differencing guard) each table's identity
+ * hashes.
  */
 async function aggregationSql(
   engine: SqlEngine,
   checked: CheckedQuery,
-): Promise<{ sql: string; hidden: number }> {
+): Promise<{ sql: string; hidden: number; counts: number }> {
   const plan = checked.plan!;
   const parsed = structuredClone(checked.parsed);
   const root = parsed.statements![0]!.node;
@@ -106,11 +109,37 @@ async function aggregationSql(
   for (const t of plan.tables) {
     selectList.push(functionCall("count", [identity(t)], true, `${HIDDEN_PREFIX}_k${t.index}`));
   }
+  // k holds for the people a measure's aggregate reads, not only for the group: a sum over a
+  // group of k where one person alone has a value would be that person's value.
+  const measured = new Map<string, { table: (typeof plan.tables)[number]; column: string }>();
+  for (const o of plan.outputs) {
+    for (const a of o.aggregates) {
+      if (a.column && !a.column.roles.includes("identity")) {
+        measured.set(`${a.column.table.index}.${a.column.column.name}`, {
+          table: a.column.table,
+          column: a.column.column.name,
+        });
+      }
+    }
+  }
+  for (const [i, { table, column }] of [...measured.values()].entries()) {
+    const count = functionCall("count", [identity(table)], true, `${HIDDEN_PREFIX}_m${i}`);
+    const value = columnRef([tableAlias(table.index), column]);
+    count.filter = {
+      class: "OPERATOR",
+      type: "OPERATOR_IS_NOT_NULL",
+      alias: "",
+      query_location: 0,
+      children: [value],
+    };
+    selectList.push(count);
+  }
+  const counts = plan.tables.length + measured.size;
   if (guarded(checked)) {
     for (const t of plan.tables) selectList.push(peopleOf(identity(t), `${HIDDEN_PREFIX}_u${t.index}`));
   }
-  const hidden = plan.tables.length * (guarded(checked) ? 2 : 1);
-  return { sql: await renderSql(engine.connection, parsed), hidden };
+  const hidden = counts + (guarded(checked) ? plan.tables.length : 0);
+  return { sql: await renderSql(engine.connection, parsed), hidden, counts };
 }
 
 /** Aggregation predicates and dimensions hold no aggregate; nothing to exclude from TRY. */
@@ -148,10 +177,10 @@ const typeFamily = (name: string): string => name.replace(/\(.*\)$/, "");
 
 export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promise<QueryPlan> {
   const { query } = checked;
-  const { sql, hidden } =
+  const { sql, hidden, counts } =
     query.policy.kind === "aggregation"
       ? await aggregationSql(engine, checked)
-      : await customSql(engine.connection, checked);
+      : { ...(await customSql(engine.connection, checked)), counts: 0 };
   const connection = await engine.connect();
   const close = () => connection.closeSync();
   try {
@@ -178,7 +207,7 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
       columns.push({ name, type });
     }
     for (let i = visible; i < statement.columnCount; i++) {
-      const expected = guarded(checked) && i >= visible + hidden / 2 ? "UBIGINT[]" : "BIGINT";
+      const expected = i >= visible + counts ? "UBIGINT[]" : "BIGINT";
       if (query.policy.kind === "aggregation" && statement.columnType(i).toString() !== expected) {
         throw new QueryCheckError(query.id, "hidden column has an unexpected type");
       }
@@ -195,6 +224,7 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
       statement,
       columns,
       hidden,
+      counts,
       guarded: guarded(checked),
       close,
     };
@@ -253,14 +283,14 @@ export function applyOutputPolicy(
 ): { rows: Json[][]; groupsSuppressed: number } {
   if (plan.dp) return { rows: json.map((r) => [...r]), groupsSuppressed: 0 };
   const visible = plan.columns.length;
-  const tables = plan.guarded ? plan.hidden / 2 : plan.hidden;
+  const counts = plan.counts;
   const { query } = plan.checked;
   const k = query.policy.minDistinctIdentities;
   const passed: { row: Json[]; people: PeopleSets }[] = [];
   raw.forEach((row, i) => {
-    if (!passesK(row.slice(visible, visible + tables).map(Number), k)) return;
+    if (!passesK(row.slice(visible, visible + counts).map(Number), k)) return;
     const people = plan.guarded
-      ? row.slice(visible + tables).map((cell) => peopleSet((cell as DuckDBListValue).items))
+      ? row.slice(visible + counts).map((cell) => peopleSet((cell as DuckDBListValue).items))
       : [];
     passed.push({ row: json[i]!.slice(0, visible), people });
   });
