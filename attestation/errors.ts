@@ -52,3 +52,30 @@ export class UsageError extends CleanroomError {
 export function isCleanroomError(e: unknown): e is CleanroomError {
   return e instanceof CleanroomError;
 }
+
+/**
+ * A verified SEV-SNP report whose REPORTED_TCB is below the minimum for its product (firmware or
+ * microcode older than the policy accepts). A PolicyError with its own code; the message names
+ * the low components (bootloader, tee, snp, microcode, fmc), never their values.
+ */
+export class TcbError extends PolicyError {
+  static override code = "ERR_TCB";
+}
+
+/** A certificate of the chain is listed in a CRL issued by its issuer. */
+export class RevokedError extends CertificateError {
+  static override code = "ERR_REVOKED";
+}
+
+/** A CRL that is malformed, not signed by the chain it claims, or out of date at the verification time. */
+export class CrlError extends CertificateError {
+  static override code = "ERR_CRL";
+}
+
+/**
+ * A verifier policy that cannot be enforced as configured (e.g. a Nitro policy that does not pin
+ * the image). Raised before any evidence is looked at; a UsageError with its own code.
+ */
+export class PolicyConfigError extends UsageError {
+  static override code = "ERR_POLICY_CONFIG";
+}

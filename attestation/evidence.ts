@@ -5,7 +5,7 @@
  */
 import { bindingData, type EnclaveKeys, MAX_NONCE_BYTES, MIN_NONCE_BYTES } from "./binding.js";
 import { fromBase64, toBase64, toHex } from "./bytes.js";
-import { EvidenceFormatError, isCleanroomError, PolicyError } from "./errors.js";
+import { EvidenceFormatError, isCleanroomError, PolicyConfigError, PolicyError } from "./errors.js";
 import { looksLikeNitro, type NitroPolicyOptions, verifyNitro } from "./nitro/index.js";
 import { certificatesFromInput } from "./pem.js";
 import type { Platform, VerificationResult } from "./result.js";
@@ -47,10 +47,17 @@ export interface EvidencePolicy {
   allowDebug?: boolean;
   /** SEV-SNP launch measurements accepted (hex); required unless `allowAnyMeasurement`. */
   measurements?: string[];
-  /** Nitro PCRs by index (hex); PCR0..2 required unless `allowAnyMeasurement`. */
+  /**
+   * Nitro PCRs by index (hex). Must pin PCR0, PCR1 and PCR2, or PCR8 with
+   * `nitro.signingCertificateDigest`, unless `allowAnyMeasurement` (else PolicyConfigError).
+   */
   pcrs?: Record<number, string>;
   /** Accept any image (development only): the binding and platform checks still run. */
   allowAnyMeasurement?: boolean;
+  /**
+   * SEV-SNP options; among them `minimumTcb` / `minimumTcbByProduct` (default: the shipped
+   * DEFAULT_MINIMUM_TCB of the report's product) and `crls`.
+   */
   snp?: Omit<VerifySnpOptions, "at" | "trustedArks">;
   nitro?: NitroPolicyOptions;
 }
@@ -104,10 +111,11 @@ export function detectPlatform(bytes: Uint8Array): Platform {
   throw new EvidenceFormatError("evidence: neither an SEV-SNP report nor a Nitro attestation document");
 }
 
+/** SEV-SNP needs an expected measurement; Nitro's image rule is checked by verifyNitro itself. */
 function requireImage(p: EvidencePolicy, platform: Platform): void {
-  if (p.allowAnyMeasurement) return;
-  const pinned = platform === "sev-snp" ? (p.measurements?.length ?? 0) > 0 : p.pcrs !== undefined;
-  if (!pinned) throw new PolicyError("policy: no expected measurement given");
+  if (p.allowAnyMeasurement || platform !== "sev-snp") return;
+  if ((p.measurements?.length ?? 0) === 0)
+    throw new PolicyConfigError("policy: no expected measurement given");
 }
 
 /**
@@ -140,6 +148,7 @@ export async function verifyEvidence(
     ...(policy.at ? { at: policy.at } : {}),
     trustedRoots: roots.flatMap((r) => (typeof r === "string" ? certificatesFromInput(r) : [r])),
     ...(policy.allowDebug ? { allowDebug: true } : {}),
+    ...(policy.allowAnyMeasurement ? { allowAnyImage: true } : {}),
     ...(policy.pcrs ? { pcrs: policy.pcrs } : {}),
     ...(reportData ? { userData: reportData } : {}),
     ...(nonce ? { nonce } : {}),

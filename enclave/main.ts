@@ -1,12 +1,13 @@
 /**
  * The enclave process: `node dist/enclave/main.js --listen 127.0.0.1:7001|/path/sock|vsock:7000
- * --platform sim|sev-snp|nitro [--sim-dir DIR] [--memory-limit 4GB] [--threads N] [--spill] [--compress]`.
+ * --platform sim|sev-snp|nitro [--sim-dir DIR] [--memory-limit 4GB] [--threads N] [--spill] [--compress]
+ * [--release-quantum-ms 1000]`.
  * Providers are imported only for the platform asked for, so a hardware image never loads the
  * simulator.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { EvidenceProvider } from "./platform/provider.js";
-import { Enclave } from "./runtime.js";
+import { DEFAULT_RELEASE_QUANTUM_MS, Enclave } from "./runtime.js";
 import { listen, parseListen } from "./server.js";
 
 interface Options {
@@ -17,6 +18,7 @@ interface Options {
   threads?: number;
   spill?: boolean;
   compress?: boolean;
+  releaseQuantumMs: number;
 }
 
 async function provider(o: Options): Promise<EvidenceProvider> {
@@ -36,6 +38,14 @@ function threads(text: string): number {
   return n;
 }
 
+function quantum(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n > 600_000) {
+    throw new InvalidArgumentError("an integer number of milliseconds from 0 to 600000");
+  }
+  return n;
+}
+
 async function main(argv: string[]): Promise<void> {
   const o = new Command("cleanroom-enclave")
     .requiredOption(
@@ -52,11 +62,18 @@ async function main(argv: string[]): Promise<void> {
     .option("--threads <n>", "DuckDB worker threads", threads)
     .option("--spill", "let DuckDB spill past --memory-limit into the in-memory scratch directory")
     .option("--compress", "keep tables in DuckDB's compressed in-memory storage (docs/INGEST.md)")
+    .option(
+      "--release-quantum-ms <ms>",
+      "release a query's answer only at a whole multiple of this after its run started (docs/THREAT-MODEL.md); 0: at once",
+      quantum,
+      DEFAULT_RELEASE_QUANTUM_MS,
+    )
     .parse(argv)
     .opts<Options>();
   const address = parseListen(o.listen);
   const enclave = await Enclave.start({
     provider: await provider(o),
+    releaseQuantumMs: o.releaseQuantumMs,
     engineOptions: {
       ...(o.memoryLimit ? { memoryLimit: o.memoryLimit } : {}),
       ...(o.threads ? { threads: o.threads } : {}),

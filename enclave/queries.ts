@@ -1,13 +1,22 @@
 /**
  * Running an approved query for a requester: who may run it, how often, the run itself
  * (enclave/sql binds the parameters and applies the output policy), noise and the privacy budget
- * under a DP policy (enclave/dp), and the result serialised, digested and age-encrypted to each
- * recipient named by the contract, separately.
+ * under a DP policy (enclave/dp), and the result serialised and age-encrypted to each recipient
+ * named by the contract, separately. What the host may see is only what it cannot invert
+ * (protocol/audit/query-run.ts): digests of ciphertexts, a keyed parameter digest, and receipts
+ * (the key and the counts) encrypted to the parties. The answer is held until a whole number of
+ * release quanta after the run started, so its timing says little about the data.
  */
-import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { encryptBytes } from "../protocol/age/stream-node.js";
 import type { AuditEntry, AuditLedgerEntry } from "../protocol/audit/entry.js";
-import { canonicalDigest } from "../protocol/contract/digest.js";
+import {
+  ciphertextDigest,
+  encodeReceipt,
+  newParamsKey,
+  paramsDigest,
+  type QueryReceipt,
+} from "../protocol/audit/query-run.js";
 import type { ApprovedQuery, DpPolicy } from "../protocol/contract/types.js";
 import type { QueryBody } from "../protocol/jose/messages.js";
 import type { ActiveContract } from "./contract-state.js";
@@ -24,18 +33,38 @@ import { type QueryResult, resultToCsv, resultToJson, runApprovedQuery } from ".
 
 export interface QueryOutcome {
   queryId: string;
+  /** HMAC-SHA256 of the canonical parameters under this run's key (known to its parties only). */
   paramsDigest: string;
-  resultDigest: string;
+  /** Party id → SHA-256 of the age file in `results`, one per contract recipient. */
+  resultDigests: Record<string, string>;
   format: "csv" | "json";
-  rows: number;
-  /** Groups below k (0 under DP: the exact count is data-dependent and is not released). */
-  groupsSuppressed: number;
   /** Epsilon charged for this run (0 without DP). */
   epsilon: number;
   /** The privacy-ledger debits of this run, one per recipient (DP only): the audit entry must carry them. */
   ledger?: AuditLedgerEntry[];
   /** Party id → base64 age ciphertext of the result, one per contract recipient. */
   results: Record<string, string>;
+  /**
+   * Party id → base64 age ciphertext of its receipt (the parameter key; the counts for a
+   * recipient), one per recipient and one for the requester.
+   */
+  receipts: Record<string, string>;
+}
+
+export interface QueryRunnerOptions {
+  rng?: Rng;
+  /**
+   * Answers (and refusals decided by the data) are released no earlier than this many
+   * milliseconds after the run started, rounded up to a multiple of it; 0 releases at once.
+   */
+  releaseQuantumMs?: number;
+}
+
+/** When a run that started at `started` and is done at `done` may be released. */
+export function releaseTime(started: number, done: number, quantumMs: number): number {
+  if (!(quantumMs > 0)) return done;
+  const quanta = Math.max(1, Math.ceil((done - started) / quantumMs));
+  return started + quanta * quantumMs;
 }
 
 /** The released form of a DP run: noised, thresholded on noisy counts, hidden columns dropped. */
@@ -58,6 +87,8 @@ export class QueryRunner {
    * query's own budget lets a party spend past what the others allow.
    */
   readonly #budget: number;
+  readonly #rng: Rng;
+  readonly #quantumMs: number;
 
   /**
    * `priorRuns`: the query-run audit entries already recorded under this contract (a restored
@@ -67,8 +98,10 @@ export class QueryRunner {
     private readonly engine: SqlEngine,
     private readonly active: ActiveContract,
     priorRuns: readonly AuditEntry<"query-run">[] = [],
-    private readonly rng: Rng = cryptoRng(),
+    options: QueryRunnerOptions = {},
   ) {
+    this.#rng = options.rng ?? cryptoRng();
+    this.#quantumMs = options.releaseQuantumMs ?? 0;
     for (const e of priorRuns) this.#runs.set(e.data.query, (this.#runs.get(e.data.query) ?? 0) + 1);
     this.#privacy = PrivacyLedger.replay(priorRuns.flatMap((e) => e.data.ledger ?? []));
     const budgets = active.contract.queries.flatMap((q) => (q.policy.dp ? [q.policy.dp.budget] : []));
@@ -85,6 +118,11 @@ export class QueryRunner {
    * Runs `body` for `requester`. `commit` is called with the outcome before anything leaves
    * (the caller appends the audit entry there, synchronously after a DP debit so the ledger and
    * audit chains advance in the same order); the run counts only when it succeeds.
+   *
+   * Refusals decided before the run (permission, budget, maxRuns) depend only on public state and
+   * answer at once. From the start of the run on, the answer or the failure is held until
+   * `releaseTime`, and only then is the entry committed: the audit log, which the host can poll,
+   * moves no earlier than the answer.
    */
   async run<T>(
     requester: string,
@@ -102,27 +140,16 @@ export class QueryRunner {
       throw new MaxRunsError("query has reached its maximum number of runs");
     }
     this.#reserved.set(query.id, reserved + 1);
+    const started = performance.now();
     try {
-      const exact = await runApprovedQuery(this.engine, query, body.params, this.#guard).catch(
-        (e: unknown) => {
-          // Admission bound every table to a contract dataset, so an unknown one now is unloaded.
-          if (e instanceof QueryCheckError && e.reason.startsWith("unknown table")) {
-            throw new DatasetNotLoadedError("a dataset this query reads is not loaded");
-          }
-          // A run that ran out of time still counts: retrying until it does not is no free oracle.
-          if (e instanceof QueryTimeoutError) this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
-          throw e;
-        },
-      );
-      const result = exact.dp ? noised(exact, this.rng) : exact;
-      const text = body.resultFormat === "csv" ? resultToCsv(result) : resultToJson(result);
-      const bytes = new TextEncoder().encode(text);
-      const results: Record<string, string> = {};
-      for (const party of query.recipients) {
-        const sealed = await encryptBytes(bytes, [this.active.recipient(party)]);
-        results[party] = Buffer.from(sealed).toString("base64");
+      let sealed: Omit<QueryOutcome, "epsilon" | "ledger">;
+      try {
+        sealed = await this.#execute(query, requester, body);
+      } catch (e) {
+        await this.#hold(started);
+        throw e;
       }
-      const paramsDigest = (await canonicalDigest(body.params)).hex;
+      await this.#hold(started);
       // Debit before anything leaves; nothing is awaited between the check, the debits and the
       // commit call, so the debits of one run are consecutive and cannot fail halfway.
       if (dp && !this.#affordable(query, dp)) throw new BudgetExhaustedError();
@@ -132,15 +159,9 @@ export class QueryRunner {
           )
         : undefined;
       const outcome: QueryOutcome = {
-        queryId: query.id,
-        paramsDigest,
-        resultDigest: createHash("sha256").update(bytes).digest("hex"),
-        format: body.resultFormat,
-        rows: result.rows.length,
-        groupsSuppressed: result.groupsSuppressed,
+        ...sealed,
         epsilon: ledger ? ledger[0]!.micros / 1e6 : 0,
         ...(ledger ? { ledger } : {}),
-        results,
       };
       const committed = await commit(outcome);
       this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
@@ -148,5 +169,69 @@ export class QueryRunner {
     } finally {
       this.#reserved.set(query.id, (this.#reserved.get(query.id) ?? 1) - 1);
     }
+  }
+
+  /** Waits until the release time of a run that started at `started` (monotonic ms). */
+  async #hold(started: number): Promise<void> {
+    const at = releaseTime(started, performance.now(), this.#quantumMs);
+    for (let left = at - performance.now(); left > 0; left = at - performance.now())
+      await sleep(Math.ceil(left));
+  }
+
+  /** The run itself, its result sealed to each recipient and a receipt to each party of the run. */
+  async #execute(
+    query: ApprovedQuery,
+    requester: string,
+    body: QueryBody,
+  ): Promise<Omit<QueryOutcome, "epsilon" | "ledger">> {
+    const exact = await runApprovedQuery(this.engine, query, body.params, this.#guard).catch((e: unknown) => {
+      // Admission bound every table to a contract dataset, so an unknown one now is unloaded.
+      if (e instanceof QueryCheckError && e.reason.startsWith("unknown table")) {
+        throw new DatasetNotLoadedError("a dataset this query reads is not loaded");
+      }
+      // A run that ran out of time still counts: retrying until it does not is no free oracle.
+      if (e instanceof QueryTimeoutError) this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
+      throw e;
+    });
+    const result = exact.dp ? noised(exact, this.#rng) : exact;
+    const text = body.resultFormat === "csv" ? resultToCsv(result) : resultToJson(result);
+    const bytes = new TextEncoder().encode(text);
+    const paramsKey = newParamsKey();
+    const results: Record<string, string> = {};
+    const resultDigests: Record<string, string> = {};
+    const receipts: Record<string, string> = {};
+    const parties = query.recipients.includes(requester)
+      ? query.recipients
+      : [...query.recipients, requester];
+    for (const party of parties) {
+      const recipient = this.active.recipient(party);
+      const isRecipient = query.recipients.includes(party);
+      if (isRecipient) {
+        const sealed = await encryptBytes(bytes, [recipient]);
+        results[party] = Buffer.from(sealed).toString("base64");
+        resultDigests[party] = await ciphertextDigest(sealed);
+      }
+      const receipt: QueryReceipt = {
+        version: 1,
+        query: query.id,
+        requester,
+        party,
+        format: body.resultFormat,
+        paramsKey,
+        // A requester that is not a recipient learns nothing about the answer.
+        ...(isRecipient ? { rows: result.rows.length, groupsSuppressed: result.groupsSuppressed } : {}),
+      };
+      receipts[party] = Buffer.from(await encryptBytes(encodeReceipt(receipt), [recipient])).toString(
+        "base64",
+      );
+    }
+    return {
+      queryId: query.id,
+      paramsDigest: await paramsDigest(paramsKey, body.params),
+      resultDigests,
+      format: body.resultFormat,
+      results,
+      receipts,
+    };
   }
 }

@@ -13,7 +13,7 @@ import type { AuditHead } from "../protocol/audit/entry.js";
 import type { Contract } from "../protocol/contract/types.js";
 import { EnvelopeError } from "../protocol/jose/errors.js";
 import { DATASET_ID, HEX64, isPlainObject, keysProblem } from "../protocol/jose/lib/shape.js";
-import type { GrantBody, QueryBody, RequestPayload } from "../protocol/jose/messages.js";
+import type { GrantBody, QueryBody, QueryResponseBody, RequestPayload } from "../protocol/jose/messages.js";
 import { ReplayGuard } from "../protocol/jose/replay-guard.js";
 import { verifyRequest } from "../protocol/jose/verify-request.js";
 import { ActiveContract } from "./contract-state.js";
@@ -40,7 +40,16 @@ export interface StartOptions {
   provider: EvidenceProvider;
   engineOptions?: EngineOptions;
   clock?: () => Date;
+  /**
+   * A query's answer leaves no earlier than this many milliseconds after its run started,
+   * rounded up to a multiple of it (enclave/queries.ts). The enclave process defaults to
+   * DEFAULT_RELEASE_QUANTUM_MS (enclave/main.ts); in-process embeddings (tests, benches) to 0.
+   */
+  releaseQuantumMs?: number;
 }
+
+/** The production release quantum (`--release-quantum-ms`). */
+export const DEFAULT_RELEASE_QUANTUM_MS = 1000;
 
 export interface Health {
   ok: true;
@@ -75,15 +84,20 @@ export class Enclave {
     private readonly engine: SqlEngine,
     private readonly ledger: Ledger,
     private readonly clock: () => Date,
+    private readonly releaseQuantumMs: number,
   ) {}
 
   static async start(options: StartOptions): Promise<Enclave> {
     const clock = options.clock ?? (() => new Date());
+    const quantum = options.releaseQuantumMs ?? 0;
+    if (!Number.isSafeInteger(quantum) || quantum < 0) {
+      throw new UsageError("release quantum must be a non-negative integer of milliseconds");
+    }
     const keys = await EnclaveKeyring.generate();
     const engine = await openEngine(options.engineOptions);
     try {
       const ledger = await Ledger.open(keys, clock);
-      return new Enclave(keys, options.provider, engine, ledger, clock);
+      return new Enclave(keys, options.provider, engine, ledger, clock, quantum);
     } catch (e) {
       engine.close();
       throw e;
@@ -132,7 +146,9 @@ export class Enclave {
         active,
         guard: new ReplayGuard(),
         grants: new Grants(),
-        queries: new QueryRunner(this.engine, active, active.runsIn(this.ledger.entries)),
+        queries: new QueryRunner(this.engine, active, active.runsIn(this.ledger.entries), {
+          releaseQuantumMs: this.releaseQuantumMs,
+        }),
         loading: new Set(),
       };
       return { response: await this.#sign({ digest: active.digest, head }) };
@@ -243,16 +259,25 @@ export class Enclave {
         query: o.queryId,
         requester: request.party,
         paramsDigest: o.paramsDigest,
-        resultDigest: o.resultDigest,
+        resultDigests: o.resultDigests,
         epsilon: o.epsilon,
-        groupsSuppressed: o.groupsSuppressed,
         ...(o.ledger ? { ledger: o.ledger } : {}),
       }),
     );
-    // The ledger debit is on the audit chain; the response carries its head.
-    const { results, ledger: _debit, ...rest } = outcome;
-    const reply = { ...rest, requester: request.party, head };
-    return { response: await this.#sign(reply, request.nonce), results };
+    // The ledger debit is on the audit chain; the response carries its head. Results are relayed
+    // (and stored) by the host next to the response; receipts are small and travel inside it, so
+    // the enclave's signature covers them and every recipient can fetch them with the response.
+    const reply: QueryResponseBody = {
+      queryId: outcome.queryId,
+      requester: request.party,
+      format: outcome.format,
+      paramsDigest: outcome.paramsDigest,
+      resultDigests: outcome.resultDigests,
+      receipts: outcome.receipts,
+      epsilon: outcome.epsilon,
+      head,
+    };
+    return { response: await this.#sign(reply, request.nonce), results: outcome.results };
   }
 
   #sign(body: unknown, inReplyTo?: string): Promise<string> {

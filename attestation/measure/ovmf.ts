@@ -36,7 +36,8 @@ export type SectionType = (typeof SectionType)[keyof typeof SectionType];
 export interface MetadataSection {
   gpa: number;
   size: number;
-  type: SectionType;
+  /** A SectionType once checkSections passed; raw u32 as read. */
+  type: number;
 }
 
 export interface Ovmf {
@@ -65,7 +66,8 @@ function parseFooterTable(data: Uint8Array): Map<string, Uint8Array> {
     return table;
   }
   const tableSize = u16(data, footerStart);
-  if (tableSize < ENTRY_TRAILER_SIZE) throw new MeasurementError("ovmf: footer table size below 18");
+  // sev-snp-measure treats a footer that claims less than itself as no table at all.
+  if (tableSize < ENTRY_TRAILER_SIZE) return table;
   const bodyStart = footerStart - (tableSize - ENTRY_TRAILER_SIZE);
   if (bodyStart < 0) throw new MeasurementError("ovmf: footer table larger than the image");
   // Entries are chained backwards from the footer: each one ends with its size and GUID.
@@ -82,6 +84,13 @@ function parseFooterTable(data: Uint8Array): Map<string, Uint8Array> {
   return table;
 }
 
+/**
+ * The SEV metadata: a 16-byte header ("ASEV", u32 total size, u32 version, u32 count) and `count`
+ * 12-byte descriptors, which must lie inside the header's own size (sev-snp-measure reads them from
+ * `data[header + 16 : header + size]` and fails when one does not fit). Section types and ranges
+ * are checked where the digest needs them (checkSections), as sev-snp-measure does, so a firmware
+ * with odd sections still gets its `snp:ovmf-hash`.
+ */
 function parseMetadata(data: Uint8Array, entry: Uint8Array | undefined): MetadataSection[] {
   if (entry === undefined) return [];
   if (entry.length < 4) throw new MeasurementError("ovmf: SEV metadata entry too short");
@@ -91,25 +100,31 @@ function parseMetadata(data: Uint8Array, entry: Uint8Array | undefined): Metadat
   }
   if (u32(data, header) !== METADATA_SIGNATURE)
     throw new MeasurementError("ovmf: bad SEV metadata signature");
+  const size = u32(data, header + 4);
   if (u32(data, header + 8) !== 1) throw new MeasurementError("ovmf: unsupported SEV metadata version");
   const count = u32(data, header + 12);
   const descs = header + METADATA_HEADER_SIZE;
-  if (descs + count * METADATA_DESC_SIZE > data.length) {
-    throw new MeasurementError("ovmf: SEV metadata descriptors outside the image");
+  // The descriptors' room: up to the header's size, and never past the image.
+  const room = Math.max(0, Math.min(header + size, data.length) - descs);
+  if (count * METADATA_DESC_SIZE > room) {
+    throw new MeasurementError("ovmf: SEV metadata header too small for its descriptors");
   }
-  const known = new Set<number>(Object.values(SectionType));
   const sections: MetadataSection[] = [];
   for (let i = 0; i < count; i++) {
     const off = descs + i * METADATA_DESC_SIZE;
-    const type = u32(data, off + 8);
-    if (!known.has(type)) throw new MeasurementError("ovmf: unknown SEV metadata section type");
-    const gpa = u32(data, off);
-    const size = u32(data, off + 4);
-    // Metadata describes memory below 4 GiB; a range past it is a corrupt descriptor.
-    if (gpa + size > FOUR_GIB) throw new MeasurementError("ovmf: SEV metadata section beyond 4 GiB");
-    sections.push({ gpa, size, type: type as SectionType });
+    sections.push({ gpa: u32(data, off), size: u32(data, off + 4), type: u32(data, off + 8) });
   }
   return sections;
+}
+
+/** Refuses unknown section types and ranges past 4 GiB; run before measuring the sections. */
+export function checkSections(sections: readonly MetadataSection[]): void {
+  const known = new Set<number>(Object.values(SectionType));
+  for (const s of sections) {
+    if (!known.has(s.type)) throw new MeasurementError("ovmf: unknown SEV metadata section type");
+    // Metadata describes memory below 4 GiB; a range past it is a corrupt descriptor.
+    if (s.gpa + s.size > FOUR_GIB) throw new MeasurementError("ovmf: SEV metadata section beyond 4 GiB");
+  }
 }
 
 export function parseOvmf(data: Uint8Array): Ovmf {

@@ -20,7 +20,29 @@ export const PADDED_TABLE_SIZE = Math.ceil(TABLE_SIZE / 16) * 16;
 export interface DirectBootInputs {
   kernel: Uint8Array;
   initrd?: Uint8Array | undefined;
-  append?: string | undefined;
+  /** The command line: well-formed Unicode, or valid UTF-8 bytes (see commandLineBytes). */
+  append?: string | Uint8Array | undefined;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * The command line's UTF-8 bytes, strictly: sev-snp-measure hashes `append.encode()`, which
+ * fails for text that is not valid Unicode (Python keeps undecodable argv bytes as lone
+ * surrogates), so a string with a lone surrogate or bytes that are not UTF-8 are refused rather
+ * than measured with U+FFFD in their place.
+ */
+export function commandLineBytes(append: string | Uint8Array): Uint8Array {
+  if (typeof append === "string") {
+    if (LONE_SURROGATE.test(append)) throw new MeasurementError("measure: command line is not valid Unicode");
+    return new TextEncoder().encode(append);
+  }
+  try {
+    new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(append);
+  } catch {
+    throw new MeasurementError("measure: command line is not valid UTF-8");
+  }
+  return append;
 }
 
 function le16(n: number): Uint8Array {
@@ -34,7 +56,7 @@ function entry(guid: Uint8Array, digest: Uint8Array): Uint8Array {
 export async function buildSevHashesTable(inputs: DirectBootInputs): Promise<Uint8Array> {
   // The kernel sees its command line NUL-terminated, and QEMU hashes it that way; no
   // command line at all is the same as an empty one.
-  const cmdline = concatBytes(new TextEncoder().encode(inputs.append ?? ""), new Uint8Array(1));
+  const cmdline = concatBytes(commandLineBytes(inputs.append ?? ""), new Uint8Array(1));
   const table = concatBytes(
     TABLE_HEADER_GUID,
     le16(TABLE_SIZE),

@@ -3,11 +3,11 @@
  * recomputed from published inputs (the algorithm of AMD's SNP ABI LAUNCH_UPDATE as
  * sev-snp-measure reproduces it for QEMU, EC2 and GCE). Option names follow that tool.
  */
-import { fromHex } from "../bytes.js";
 import { MeasurementError } from "./errors.js";
 import { LaunchDigest, LD_SIZE, PageType } from "./gctx.js";
 import {
   apResetEip,
+  checkSections,
   type MetadataSection,
   type Ovmf,
   PAGE_SIZE,
@@ -15,7 +15,13 @@ import {
   SectionType,
   sevHashesTable,
 } from "./ovmf.js";
-import { buildSevHashesPage, buildSevHashesTable, type DirectBootInputs } from "./sev-hashes.js";
+import { pythonFromHex } from "./pyparse.js";
+import {
+  buildSevHashesPage,
+  buildSevHashesTable,
+  commandLineBytes,
+  type DirectBootInputs,
+} from "./sev-hashes.js";
 import { resolveVcpuSignature, type VcpuSignatureOptions } from "./vcpu-types.js";
 import { BSP_EIP, buildVmsaPage, type VmmType } from "./vmsa.js";
 
@@ -24,11 +30,18 @@ export interface SnpMeasureOptions extends VcpuSignatureOptions {
   mode: "snp" | "snp:ovmf-hash";
   /** The firmware image; also needed with `ovmfHash`, for its metadata and reset vector. */
   ovmf?: Uint8Array;
-  /** `--snp-ovmf-hash`: precomputed firmware digest (hex) to start from instead of hashing `ovmf`. */
-  ovmfHash?: string;
+  /**
+   * `--snp-ovmf-hash`: precomputed firmware digest to start from instead of hashing `ovmf`: 48
+   * bytes, or hex read as Python's `bytes.fromhex` reads it (no `0x`; whitespace between pairs).
+   */
+  ovmfHash?: string | Uint8Array;
   kernel?: Uint8Array;
   initrd?: Uint8Array;
-  append?: string;
+  /**
+   * The kernel command line. A string must be well-formed Unicode (no lone surrogates); bytes
+   * must be valid UTF-8 and are measured as given. sev-snp-measure refuses anything else.
+   */
+  append?: string | Uint8Array;
   vcpus: number;
   vmmType?: VmmType;
   /** SEV_FEATURES of every VMSA; upstream's default is 0x1 (SNPActive). Pin it. */
@@ -73,13 +86,16 @@ function checkOptions(o: SnpMeasureOptions): Plan {
     throw new MeasurementError("measure: vCPU type or signature required");
   let seed: Uint8Array | undefined;
   if (o.ovmfHash !== undefined) {
-    if (!/^(0x)?[0-9a-fA-F]*$/.test(o.ovmfHash) || o.ovmfHash.replace(/^0x/, "").length !== LD_SIZE * 2) {
+    seed = typeof o.ovmfHash === "string" ? pythonFromHex(o.ovmfHash) : o.ovmfHash;
+    if (seed === undefined || seed.length !== LD_SIZE) {
       throw new MeasurementError("measure: firmware hash must be 48 bytes of hex");
     }
-    seed = fromHex(o.ovmfHash);
   }
-  const boot = o.kernel === undefined ? undefined : { kernel: o.kernel, initrd: o.initrd, append: o.append };
+  // Refused here, before any hashing, when it is not valid Unicode / UTF-8.
+  const append = o.append === undefined ? undefined : commandLineBytes(o.append);
+  const boot = o.kernel === undefined ? undefined : { kernel: o.kernel, initrd: o.initrd, append };
   const ovmf = parseOvmf(o.ovmf);
+  checkSections(ovmf.sections);
   if (boot !== undefined) {
     const hashes = ovmf.sections.filter((s) => s.type === SectionType.SnpKernelHashes);
     if (hashes.length === 0)

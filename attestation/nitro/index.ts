@@ -8,7 +8,12 @@ import { type Check, errorEntry, type VerificationResult } from "../result.js";
 import { runCheck } from "./checks.js";
 import { decodeCoseSign1 } from "./cose.js";
 import { decodeAttestationPayload, type NitroDocument } from "./document.js";
-import { evaluateNitroPolicy, isDebugDocument, type NitroPolicyOptions } from "./policy.js";
+import {
+  checkNitroPolicyConfig,
+  evaluateNitroPolicy,
+  isDebugDocument,
+  type NitroPolicyOptions,
+} from "./policy.js";
 import { type NitroVerifyOptions, verifyNitroEvidence } from "./verify.js";
 
 export {
@@ -24,9 +29,11 @@ export { type ParsedNitro, parseNitro } from "./parse.js";
 export {
   type BytesLike,
   checkNitroPolicy,
+  checkNitroPolicyConfig,
   evaluateNitroPolicy,
   isDebugDocument,
   type NitroPolicyOptions,
+  pcr8ForSigningCertificate,
 } from "./policy.js";
 export { AWS_NITRO_ROOT_G1_DER, AWS_NITRO_ROOT_G1_PEM } from "./roots.js";
 export { type NitroVerified, type NitroVerifyOptions, verifyNitroEvidence } from "./verify.js";
@@ -51,12 +58,14 @@ export function nitroClaims(doc: NitroDocument): Record<string, unknown> {
 /**
  * Verifies one Nitro attestation document (raw COSE_Sign1 bytes) at `options.at` (default now)
  * and applies the policy. Never throws for evidence problems: they are in `errors` and the
- * failing entry of `checks`. Throws UsageError for malformed options.
+ * failing entry of `checks`. Throws PolicyConfigError (a UsageError), before looking at the
+ * document, for a policy that does not pin the image (see checkNitroPolicyConfig) or is malformed.
  */
 export async function verifyNitro(
   document: Uint8Array,
   options: NitroOptions = {},
 ): Promise<VerificationResult> {
+  await checkNitroPolicyConfig(options);
   const at = options.at ?? new Date();
   const checks: Check[] = [];
   const errors: { code: string; message: string }[] = [];

@@ -5,6 +5,8 @@
  */
 import * as asn1js from "asn1js";
 import { fromHex, toHex } from "../bytes.js";
+import { UsageError } from "../errors.js";
+import { DEFAULT_MINIMUM_TCB } from "../snp/policy.js";
 import { x509 } from "../x509.js";
 import { SIMULATED_ORG } from "./names.js";
 
@@ -28,6 +30,12 @@ export interface SimAmdChain {
   /** 64 bytes; on Turin the first 8 are the id and the rest zero. */
   chipId: Uint8Array;
   tcb: SimTcb;
+  /**
+   * The ARK and ASK private keys, only on a chain made in this process (never exported): tests
+   * sign CRLs with them (signSimCrl).
+   */
+  arkKey?: CryptoKey;
+  askKey?: CryptoKey;
 }
 
 const AMD_OID = "1.3.6.1.4.1.3704.1";
@@ -73,6 +81,29 @@ function amdExtensions(product: SimProduct, tcb: SimTcb, chipId: Uint8Array): x5
   return list;
 }
 
+/**
+ * Real-looking TCBs (those of the patched real reports in shared/vectors), raised where needed to
+ * the shipped minimum, so simulated evidence passes the default policy.
+ */
+const REALISTIC_TCB: Record<SimProduct, SimTcb> = {
+  Milan: { bl: 4, tee: 0, snp: 24, ucode: 219 },
+  Genoa: { bl: 10, tee: 0, snp: 25, ucode: 84 },
+  Turin: { fmc: 0, bl: 1, tee: 0, snp: 2, ucode: 71 },
+};
+
+export function defaultSimTcb(product: SimProduct): SimTcb {
+  const real = REALISTIC_TCB[product];
+  const min = DEFAULT_MINIMUM_TCB[product];
+  const out: SimTcb = {
+    bl: Math.max(real.bl, min.bl),
+    tee: Math.max(real.tee, min.tee),
+    snp: Math.max(real.snp, min.snp),
+    ucode: Math.max(real.ucode, min.ucode),
+  };
+  if (product === "Turin") out.fmc = Math.max(real.fmc ?? 0, min.fmc ?? 0);
+  return out;
+}
+
 function serial(n: number): string {
   return n.toString(16).padStart(2, "0");
 }
@@ -87,7 +118,7 @@ export interface SimAmdOptions {
 
 export async function createSimAmdChain(opts: SimAmdOptions = {}): Promise<SimAmdChain> {
   const product = opts.product ?? "Genoa";
-  const tcb = opts.tcb ?? { bl: 9, tee: 0, snp: 23, ucode: 72, ...(product === "Turin" ? { fmc: 1 } : {}) };
+  const tcb = opts.tcb ?? defaultSimTcb(product);
   const chipId = opts.chipId ?? simChipId(product);
   const notBefore = opts.notBefore ?? new Date(Date.now() - DAY);
   const years = (y: number) => new Date(notBefore.getTime() + y * 365 * DAY);
@@ -127,7 +158,7 @@ export async function createSimAmdChain(opts: SimAmdOptions = {}): Promise<SimAm
       await x509.SubjectKeyIdentifierExtension.create(askKeys.publicKey),
       await x509.AuthorityKeyIdentifierExtension.create(arkKeys.publicKey),
       new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     ],
   });
   const vcek = await x509.X509CertificateGenerator.create({
@@ -141,7 +172,47 @@ export async function createSimAmdChain(opts: SimAmdOptions = {}): Promise<SimAm
     signingKey: askKeys.privateKey,
     extensions: amdExtensions(product, tcb, chipId),
   });
-  return { product, ark, ask, vcek, vcekKey: vcekKeys.privateKey, chipId, tcb };
+  return {
+    product,
+    ark,
+    ask,
+    vcek,
+    vcekKey: vcekKeys.privateKey,
+    chipId,
+    tcb,
+    arkKey: arkKeys.privateKey,
+    askKey: askKeys.privateKey,
+  };
+}
+
+export interface SimCrlOptions {
+  /** "ark": a CRL of ASKs, as AMD's KDS serves; "ask": a CRL of VCEKs. */
+  issuer: "ark" | "ask";
+  /** Certificates to list as revoked. */
+  revoke?: x509.X509Certificate[];
+  thisUpdate?: Date;
+  /** Omitted: no nextUpdate field. */
+  nextUpdate?: Date;
+}
+
+/** A DER CRL signed like AMD's (RSASSA-PSS SHA-384 salt 48) by the chain's ARK or ASK. */
+export async function signSimCrl(chain: SimAmdChain, o: SimCrlOptions): Promise<Uint8Array> {
+  const issuer = o.issuer === "ark" ? chain.ark : chain.ask;
+  const key = o.issuer === "ark" ? chain.arkKey : chain.askKey;
+  if (!key) throw new UsageError("signSimCrl: the chain's private keys are not in this process");
+  const crl = await x509.X509CrlGenerator.create({
+    issuer: issuer.subjectName,
+    thisUpdate: o.thisUpdate ?? new Date(),
+    ...(o.nextUpdate ? { nextUpdate: o.nextUpdate } : {}),
+    entries: (o.revoke ?? []).map((c) => ({
+      serialNumber: c.serialNumber,
+      revocationDate: new Date(),
+      reason: x509.X509CrlReason.keyCompromise,
+    })),
+    signingAlgorithm: PSS_SIGN,
+    signingKey: key,
+  });
+  return new Uint8Array(crl.rawData);
 }
 
 /** A random-looking but fixed-shape chip id: 64 bytes, or 8 + 56 zero bytes on Turin. */

@@ -12,6 +12,8 @@ export { certificatesFromInput, toDer } from "../pem.js";
 /** A parsed certificate: the raw parts a signature check needs, plus validity and names. */
 export interface ChainCertificate {
   der: Uint8Array;
+  /** The serial number's INTEGER content bytes, leading zero bytes removed (CRL lookups). */
+  serialNumber: Uint8Array;
   tbs: Uint8Array;
   signatureAlgorithmOid: string;
   signatureAlgorithmParams: Uint8Array | undefined;
@@ -78,7 +80,36 @@ function bad(message: string): never {
 const bytes = (b: ArrayBuffer | ArrayBufferView): Uint8Array =>
   b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
+/**
+ * The length of the DER SEQUENCE that starts `der` (header included), or undefined when the
+ * header is not a definite, minimal DER length. Used to refuse bytes after the object.
+ */
+export function derSequenceLength(der: Uint8Array): number | undefined {
+  if (der.length < 2 || der[0] !== 0x30) return undefined;
+  const first = der[1]!;
+  if (first < 0x80) return 2 + first;
+  const n = first & 0x7f;
+  // 0x80 is BER's indefinite length; more than 4 length bytes is beyond any certificate here.
+  if (n === 0 || n > 4 || der.length < 2 + n || der[2] === 0) return undefined;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + der[2 + i]!;
+  if (len < 0x80) return undefined; // the short form was required
+  return 2 + n + len;
+}
+
+/** Strips the zero bytes DER puts before a positive INTEGER whose top bit is set (keeps one byte). */
+export function normalizeSerial(b: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return b.slice(i);
+}
+
+/**
+ * Parses one DER certificate. Strict about its extent: bytes after the certificate (a padded
+ * certificate-table entry, a file with junk appended) are refused, as Go's x509 does.
+ */
 export function parseCertificate(der: Uint8Array): ChainCertificate {
+  if (derSequenceLength(der) !== der.length) bad("certificate: not exactly one DER certificate");
   let c: Certificate;
   try {
     c = AsnConvert.parse(der, Certificate);
@@ -103,6 +134,7 @@ export function parseCertificate(der: Uint8Array): ChainCertificate {
   }
   return {
     der,
+    serialNumber: normalizeSerial(bytes(tbs.serialNumber)),
     tbs: bytes(c.tbsCertificateRaw),
     signatureAlgorithmOid: c.signatureAlgorithm.algorithm,
     signatureAlgorithmParams: c.signatureAlgorithm.parameters

@@ -4,10 +4,10 @@
  * want to stop after any of them.
  */
 import { toHex } from "../bytes.js";
-import { EvidenceFormatError, isCleanroomError, PolicyError } from "../errors.js";
+import { EvidenceFormatError, isCleanroomError } from "../errors.js";
 import { type Check, errorEntry, type VerificationResult } from "../result.js";
 import { certsFromTable, parseCertTable } from "./certtable.js";
-import { evaluateSnpPolicy, type SnpPolicyOptions } from "./policy.js";
+import { checkSnpPolicyConfig, evaluateSnpPolicy, policyErrorFor, type SnpPolicyOptions } from "./policy.js";
 import type { SnpProduct } from "./product.js";
 import { chipIdFor, parseReport, type SnpReport } from "./report.js";
 import { decodeTcb } from "./tcb.js";
@@ -21,8 +21,18 @@ import {
 
 export { parseAmdExtensions, parseCertificate, toDer } from "./certs.js";
 export { type CertTableEntry, certsFromTable, encodeCertTable, parseCertTable } from "./certtable.js";
+export { type ParsedCrl, parseCrl } from "./crl.js";
 export { unwrapAzureHclReport } from "./hcl.js";
-export { checkSnpPolicy, evaluateSnpPolicy, type SnpPolicyOptions } from "./policy.js";
+export {
+  checkSnpPolicy,
+  checkSnpPolicyConfig,
+  DEFAULT_MINIMUM_TCB,
+  effectiveMinimumTcb,
+  evaluateSnpPolicy,
+  type MinimumTcbSetting,
+  parseMinimumTcbSpecs,
+  type SnpPolicyOptions,
+} from "./policy.js";
 export type { SnpProduct } from "./product.js";
 export {
   encodePolicy,
@@ -102,10 +112,16 @@ function chainInput(input: SnpEvidence): SnpChainInput {
   return out;
 }
 
+/**
+ * Parse → verify → policy for one report. Never throws for bad evidence (it is in `errors` and
+ * the failing check); throws PolicyConfigError, before looking at the evidence, for options that
+ * cannot be enforced.
+ */
 export async function verifySnp(
   input: SnpEvidence,
   options: VerifySnpOptions = {},
 ): Promise<VerificationResult> {
+  checkSnpPolicyConfig(options);
   const result: VerificationResult = {
     verified: false,
     platform: "sev-snp",
@@ -157,9 +173,7 @@ export async function verifySnp(
 
   const policy: Check[] = await evaluateSnpPolicy(report, product, options);
   result.checks.push(...policy);
-  for (const c of policy.filter((p) => !p.ok)) {
-    result.errors.push(errorEntry(new PolicyError(`policy: ${c.name} not satisfied`)));
-  }
+  for (const c of policy.filter((p) => !p.ok)) result.errors.push(errorEntry(policyErrorFor(c)));
   result.verified = result.errors.length === 0;
   return result;
 }

@@ -5,6 +5,7 @@
 import { toHex } from "../bytes.js";
 import { CleanroomError, UsageError } from "../errors.js";
 import { certificatesFromInput, type EndorsementKind, parseCertificate } from "./certs.js";
+import { parseCrl } from "./crl.js";
 import type { SnpProduct } from "./product.js";
 import type { TcbVersion } from "./tcb.js";
 
@@ -72,6 +73,16 @@ export function parseCertChainResponse(body: Uint8Array | string): { ask: Uint8A
   return { ask: certs[0]!, ark: certs[1]! };
 }
 
+/** The answer of a CRL URL: one DER CRL (its signature is checked against the chain later). */
+export function parseCrlResponse(body: Uint8Array): Uint8Array {
+  try {
+    parseCrl(body);
+  } catch (e) {
+    throw new KdsError("kds: answer is not a DER CRL", { cause: e });
+  }
+  return body;
+}
+
 async function get(fetchFn: FetchLike | undefined, url: string): Promise<Uint8Array> {
   if (!fetchFn) throw new UsageError("kds: fetching is off; pass a fetch function to enable it");
   const res = await fetchFn(url);
@@ -94,4 +105,13 @@ export async function fetchCertChain(
   fetchFn?: FetchLike,
 ): Promise<{ ask: Uint8Array; ark: Uint8Array }> {
   return parseCertChainResponse(await get(fetchFn, certChainUrl(product, kind)));
+}
+
+/** The product's CRL for VCEK (ASK revocations) or VLEK (ASVK revocations) chains. */
+export async function fetchCrl(
+  product: SnpProduct,
+  kind: EndorsementKind,
+  fetchFn?: FetchLike,
+): Promise<Uint8Array> {
+  return parseCrlResponse(await get(fetchFn, crlUrl(product, kind)));
 }

@@ -3,9 +3,6 @@
  * Answers "did AMD's hardware sign these bytes?", never "is this acceptable?" (see policy.ts).
  */
 
-import { id_mgf1, id_RSASSA_PSS, id_sha384, RsaSaPssParams } from "@peculiar/asn1-rsa";
-import { AsnConvert } from "@peculiar/asn1-schema";
-import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { bytesEqual, isAllZero } from "../bytes.js";
 import {
   CertificateError,
@@ -23,9 +20,11 @@ import {
   parseCertificate,
   toDer,
 } from "./certs.js";
+import { checkRevocation } from "./crl.js";
 import type { SnpProduct } from "./product.js";
 import { chipIdFor, type SnpReport } from "./report.js";
 import { type IntermediateKind, PINNED_ROOTS } from "./roots.js";
+import { signedBy as signedByKey } from "./signature.js";
 import { decodeTcb } from "./tcb.js";
 
 /** Certificates as DER or PEM. Without ask/ark the pinned ones are used. */
@@ -42,6 +41,12 @@ export interface SnpVerifyOptions {
   trustedArks?: (Uint8Array | string)[];
   /** Expected product; must agree with the report's CPUID and with the chain. */
   product?: SnpProduct;
+  /**
+   * CRLs (DER or PEM) from AMD's KDS or the operator. Each one issued by this chain's ARK or
+   * ASK/ASVK must verify under it and be current at `at`; a listed ASK/ASVK or VCEK/VLEK is
+   * refused (RevokedError). When any is given, at least one must belong to this chain.
+   */
+  crls?: (Uint8Array | string)[];
 }
 
 /** Step names, in the order verifyReportChain runs them; callers report the first failed one. */
@@ -50,6 +55,7 @@ export const VERIFY_STEPS = [
   "ASK signed by ARK",
   "VCEK signed by ASK",
   "certificate validity",
+  "certificates not revoked",
   "signing key matches certificate",
   "report signature",
   "TCB matches certificate",
@@ -65,6 +71,10 @@ export interface VerifiedChain {
   extensions: AmdKeyExtensions;
   key: CryptoKey;
   arkDer: Uint8Array;
+  /** The three certificates as verified, root first (for the CRL check). */
+  ark: ChainCertificate;
+  ask: ChainCertificate;
+  leaf: ChainCertificate;
   notBefore: Date;
   notAfter: Date;
 }
@@ -79,7 +89,6 @@ export interface VerifiedReport {
 const SIMULATED_ORG = "cleanroom-simulated";
 const EC_PUBLIC_KEY = "1.2.840.10045.2.1";
 const SECP384R1 = "1.3.132.0.34";
-const PSS_SALT = 48;
 
 interface PinnedParsed {
   product: SnpProduct;
@@ -97,46 +106,9 @@ function pinned(): PinnedParsed[] {
   return pinnedCache;
 }
 
-function checkPssAlgorithm(cert: ChainCertificate): void {
-  const wrong = (): never => {
-    throw new CertificateError("certificate: signature algorithm is not RSASSA-PSS SHA-384 salt 48");
-  };
-  if (cert.signatureAlgorithmOid !== id_RSASSA_PSS || !cert.signatureAlgorithmParams) wrong();
-  let p: RsaSaPssParams;
-  let mgfHash: AlgorithmIdentifier;
-  try {
-    p = AsnConvert.parse(cert.signatureAlgorithmParams!, RsaSaPssParams);
-    if (p.maskGenAlgorithm.algorithm !== id_mgf1 || !p.maskGenAlgorithm.parameters) wrong();
-    mgfHash = AsnConvert.parse(p.maskGenAlgorithm.parameters!, AlgorithmIdentifier);
-  } catch (e) {
-    if (e instanceof CertificateError) throw e;
-    throw new CertificateError("certificate: malformed RSASSA-PSS parameters", { cause: e });
-  }
-  if (p.hashAlgorithm.algorithm !== id_sha384 || mgfHash.algorithm !== id_sha384) wrong();
-  if (p.saltLength !== PSS_SALT || p.trailerField !== 1) wrong();
-}
-
 /** True when `issuer` signed `cert` (RSASSA-PSS, SHA-384, salt 48). */
-async function signedBy(cert: ChainCertificate, issuer: ChainCertificate): Promise<boolean> {
-  checkPssAlgorithm(cert);
-  let key: CryptoKey;
-  try {
-    key = await crypto.subtle.importKey(
-      "spki",
-      issuer.spki as BufferSource,
-      { name: "RSA-PSS", hash: "SHA-384" },
-      false,
-      ["verify"],
-    );
-  } catch (e) {
-    throw new CertificateError("certificate: issuer key is not RSA", { cause: e });
-  }
-  return crypto.subtle.verify(
-    { name: "RSA-PSS", saltLength: PSS_SALT },
-    key,
-    cert.signature as BufferSource,
-    cert.tbs as BufferSource,
-  );
+function signedBy(cert: ChainCertificate, issuer: ChainCertificate): Promise<boolean> {
+  return signedByKey(cert, issuer.spki);
 }
 
 async function importEndorsementKey(cert: ChainCertificate): Promise<CryptoKey> {
@@ -227,6 +199,9 @@ async function buildChain(
     extensions,
     key: await importEndorsementKey(leaf),
     arkDer: anchor.cert.der,
+    ark: anchor.cert,
+    ask,
+    leaf,
     notBefore: new Date(Math.max(...chain.map((c) => c.notBefore.getTime()))),
     notAfter: new Date(Math.min(...chain.map((c) => c.notAfter.getTime()))),
   };
@@ -340,8 +315,9 @@ export function checkChipId(report: SnpReport, ext: AmdKeyExtensions, product: S
 }
 
 /**
- * All of verification after parsing: chain, validity at `options.at`, report signature, and the
- * certificate's TCB and chip id against the report. Throws the first failure.
+ * All of verification after parsing: chain, validity at `options.at`, revocation (when CRLs are
+ * given), report signature, and the certificate's TCB and chip id against the report. Throws the
+ * first failure.
  */
 export async function verifyReportChain(
   report: SnpReport,
@@ -350,8 +326,10 @@ export async function verifyReportChain(
   onStep: (s: VerifyStep, detail?: string) => void = () => {},
 ): Promise<VerifiedReport> {
   const chain = await verifyChain(certs, options, onStep);
-  checkValidity(chain, options.at ?? new Date());
+  const at = options.at ?? new Date();
+  checkValidity(chain, at);
   onStep("certificate validity");
+  onStep("certificates not revoked", await checkRevocation(chain, options.crls ?? [], at));
   const product = resolveProduct(report, chain, options.product);
   checkSigningKey(report, chain);
   onStep("signing key matches certificate", chain.kind);

@@ -6,6 +6,12 @@ export type { EnclaveKeys } from "../../attestation/binding.js";
 export type { EvidenceBundle, EvidencePolicy } from "../../attestation/evidence.js";
 export type { VerificationResult } from "../../attestation/result.js";
 export {
+  ciphertextDigest,
+  paramsDigest,
+  type RunEvidence,
+  runEntryBinds,
+} from "../../protocol/audit/query-run.js";
+export {
   type ContractReview,
   type DatasetReview,
   type ParseQuery,
@@ -69,7 +75,9 @@ export {
   publicKeysOf,
 } from "./keys.js";
 export {
+  fetchResult,
   type QueryOptions,
+  type QueryReceipt,
   type QueryResponseBody,
   type QueryResult,
   query,

@@ -6,7 +6,11 @@
  */
 
 import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
-import { type AggregationPlan, compileAggregation } from "../../protocol/rules/aggregation.js";
+import {
+  type AggregationPlan,
+  compileAggregation,
+  refuseUnsafeIntegers,
+} from "../../protocol/rules/aggregation.js";
 import { QueryCheckError } from "../../protocol/rules/errors.js";
 import { CUSTOM_FUNCTIONS } from "../../protocol/rules/functions.js";
 import { type AstNode, isNode, type ParsedSql, parseSql, walk } from "./ast.js";
@@ -72,6 +76,7 @@ export async function checkApprovedQuery(
     return { query, parsed, plan, tables, datasets };
   }
   if (query.policy.kind !== "custom") refuse("unknown analysis rule");
+  refuseUnsafeIntegers(root, refuse);
   checkCustomWalls(root, datasets, query, refuse);
   return { query, parsed, tables: [], datasets };
 }

@@ -7,8 +7,10 @@
  * with one more person is suppressed, and that choice alone would tell the two apart.
  *
  * The sets never leave the enclave. They live in its memory (8 bytes per person per released row
- * and table) and are lost on restart; once a query's history holds `maxIdentities` hashes, its
- * further releases are suppressed whole (fail closed). docs/QUERY-RULES.md states the guarantee.
+ * and table); once a query's history holds `maxIdentities` hashes, its further releases are
+ * suppressed whole (fail closed). A restarted enclave does not have them: a query that released
+ * rows before (the restored audit chain says so) is marked `lost` and releases nothing more in
+ * this instance, rather than forgetting what it released. docs/QUERY-RULES.md states the guarantee.
  */
 
 /** One released row's people: per table read, sorted distinct identity hashes. */
@@ -44,14 +46,22 @@ export function peopleSet(values: readonly unknown[]): BigUint64Array {
 
 export class DifferencingGuard {
   readonly #released = new Map<string, { rows: PeopleSets[]; identities: number }>();
+  /** Queries whose history an earlier instance held: nothing of theirs is released again. */
+  readonly #lost = new Set<string>();
 
   constructor(readonly maxIdentities = DEFAULT_MAX_IDENTITIES) {}
+
+  /** `queryId` released rows in an earlier instance whose history this one does not have. */
+  lost(queryId: string): void {
+    this.#lost.add(queryId);
+  }
 
   /**
    * Decides one release of `queryId`: returns, per candidate row, whether it may be released, and
    * records the released rows. Candidates are compared with the history and with each other.
    */
   release(queryId: string, candidates: PeopleSets[], k: number): boolean[] {
+    if (this.#lost.has(queryId)) return candidates.map(() => false);
     const history = this.#released.get(queryId) ?? { rows: [], identities: 0 };
     const size = candidates.reduce((n, sets) => n + sets.reduce((m, s) => m + s.length, 0), 0);
     if (history.identities + size > this.maxIdentities) return candidates.map(() => false);

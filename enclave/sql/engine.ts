@@ -126,6 +126,9 @@ export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine
       threads: String(threads),
       // Empty disables spilling entirely; otherwise spill stays in the memory-backed directory.
       temp_directory: options.spill ? spillDir : "",
+      // A scalar subquery with several rows answers one of them instead of failing, on every
+      // connection: whether a run fails must not depend on the data.
+      scalar_subquery_error_on_multiple_rows: "false",
     });
     const connection = await instance.connect();
     if (options.compress) {
@@ -135,9 +138,6 @@ export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine
     // allowed_directories cannot be set at creation, and must precede the access switch-off.
     await connection.run(`SET allowed_directories = [${sqlString(`${scratchDir}/`)}]`);
     await connection.run("SET enable_external_access = false");
-    // A scalar subquery with several rows answers one of them instead of failing: whether a run
-    // fails must not depend on the data.
-    await connection.run("SET scalar_subquery_error_on_multiple_rows = false");
     await connection.run("SET lock_configuration = true");
     return new SqlEngine(
       instance,

@@ -7,6 +7,7 @@
  * the spec the plan carries. Only scalar outputs of allowed names may leave, under either rule.
  */
 import type { DuckDBConnection, DuckDBListValue, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
+import { isCleanroomError } from "../../attestation/errors.js";
 import { QueryCheckError } from "../../protocol/rules/errors.js";
 import { SCALAR_OUTPUT_TYPES } from "../../protocol/rules/functions.js";
 import { shape } from "../../protocol/rules/tree.js";
@@ -91,17 +92,23 @@ async function aggregationSql(
   });
   // No row's value may fail the run: dimension expressions and predicates are evaluated under
   // TRY (an error is NULL for that row). Join keys stay bare (same-typed columns cannot fail) so
-  // the engine still hashes on them; aggregate expressions cannot fail on a value.
+  // the engine still hashes on them, and a comparison in ON keeps its shape with each side under
+  // TRY, so the engine still joins on it (a range join) instead of testing every pair of rows;
+  // the plan checked that the two sides of such a comparison are of one type family.
   const safe = (n: AstNode): AstNode => withTry(n, NO_AGGREGATES);
+  const safeInJoin = (c: AstNode): AstNode =>
+    c.class === "COMPARISON" && isNode(c.left) && isNode(c.right)
+      ? { ...c, left: safe(c.left), right: safe(c.right) }
+      : safe(c);
   const groups = (root.group_expressions as AstNode[]).map((g) => shape(g));
   root.group_expressions = (root.group_expressions as AstNode[]).map(safe);
   root.select_list = (root.select_list as AstNode[]).map((item) =>
-    groups.includes(shape(item)) ? safe(item) : item,
+    groups.includes(shape(item)) ? safe(item) : inDouble(item),
   );
   if (isNode(root.where_clause)) root.where_clause = conjunction(conjuncts(root.where_clause).map(safe));
   walk(root.from_table, (n) => {
     if (n.type !== "JOIN" || !isNode(n.condition)) return;
-    n.condition = conjunction(conjuncts(n.condition).map((c) => (isJoinKey(c) ? c : safe(c))));
+    n.condition = conjunction(conjuncts(n.condition).map((c) => (isJoinKey(c) ? c : safeInJoin(c))));
   });
   const selectList = root.select_list as unknown[];
   const identity = (t: (typeof plan.tables)[number]) =>
@@ -135,11 +142,60 @@ async function aggregationSql(
     selectList.push(count);
   }
   const counts = plan.tables.length + measured.size;
+  // The k rule inside the statement: groups below k never leave the engine, so neither their
+  // number nor their existence can decide anything about the run (a row cap, a count).
+  const k = checked.query.policy.minDistinctIdentities;
+  const atLeastK = (selectList.slice(-counts) as AstNode[]).map((c) => ({
+    class: "COMPARISON",
+    type: "COMPARE_GREATERTHANOREQUALTO",
+    alias: "",
+    query_location: 0,
+    left: { ...structuredClone(c), alias: "" },
+    right: integerConstant(k),
+  }));
+  root.having = conjunction([...(isNode(root.having) ? [root.having] : []), ...atLeastK]);
   if (guarded(checked)) {
     for (const t of plan.tables) selectList.push(peopleOf(identity(t), `${HIDDEN_PREFIX}_u${t.index}`));
   }
   const hidden = counts + (guarded(checked) ? plan.tables.length : 0);
   return { sql: await renderSql(engine.connection, parsed), hidden, counts };
+}
+
+const AGGREGATE_CALLS = new Set(["count_star", "count", "sum", "avg", "min", "max", "median"]);
+
+/**
+ * An aggregate output that combines aggregates (ratios, rounding) computes in DOUBLE: every
+ * aggregate inside is cast, so no arithmetic on them can overflow into an error that one person's
+ * count decides. A bare aggregate keeps its type.
+ */
+function inDouble(item: AstNode): AstNode {
+  if (item.class === "FUNCTION" && AGGREGATE_CALLS.has(String(item.function_name).toLowerCase())) return item;
+  const cast = (n: AstNode): AstNode => ({
+    class: "CAST",
+    type: "OPERATOR_CAST",
+    alias: "",
+    query_location: 0,
+    child: n,
+    cast_type: { id: "DOUBLE", type_info: null },
+    try_cast: false,
+  });
+  const visit = (n: unknown): unknown => {
+    if (Array.isArray(n)) return n.map(visit);
+    if (!isNode(n)) return n;
+    if (n.class === "FUNCTION" && AGGREGATE_CALLS.has(String(n.function_name).toLowerCase())) return cast(n);
+    return Object.fromEntries(Object.entries(n).map(([key, v]) => [key, visit(v)]));
+  };
+  return visit(item) as AstNode;
+}
+
+function integerConstant(value: number): AstNode {
+  return {
+    class: "CONSTANT",
+    type: "VALUE_CONSTANT",
+    alias: "",
+    query_location: 0,
+    value: { type: { id: "INTEGER", type_info: null }, is_null: false, value },
+  };
 }
 
 /** Aggregation predicates and dimensions hold no aggregate; nothing to exclude from TRY. */
@@ -177,10 +233,14 @@ const typeFamily = (name: string): string => name.replace(/\(.*\)$/, "");
 
 export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promise<QueryPlan> {
   const { query } = checked;
-  const { sql, hidden, counts } =
+  const rendered = (async () =>
     query.policy.kind === "aggregation"
       ? await aggregationSql(engine, checked)
-      : { ...(await customSql(engine.connection, checked)), counts: 0 };
+      : { ...(await customSql(engine.connection, checked)), counts: 0 })();
+  // The engine's renderer can refuse a tree the checks admitted; its text is not forwarded.
+  const { sql, hidden, counts } = await rendered.catch((e: unknown) => {
+    throw isCleanroomError(e) ? e : new QueryCheckError(query.id, "could not be compiled for the engine");
+  });
   const connection = await engine.connect();
   const close = () => connection.closeSync();
   try {

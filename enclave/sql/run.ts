@@ -60,8 +60,11 @@ function bind(plan: QueryPlan, params: BoundParameter[]): void {
   }
 }
 
-/** Rows the engine may produce before the output policy, as a multiple of the released-row cap. */
-const SCANNED_ROWS_PER_RESULT_ROW = 10;
+/**
+ * Rows a DP plan may produce before noise, as a multiple of the released-row cap (its noisy
+ * threshold or declared domain decides what is released, after this bound).
+ */
+const DP_ROWS_PER_RESULT_ROW = 10;
 
 async function execute(
   engine: SqlEngine,
@@ -74,8 +77,8 @@ async function execute(
     timedOut = true;
     plan.connection.interrupt();
   }, engine.queryTimeoutMs);
-  // A data-dependent failure (a value that overflows, too many groups before suppression) is
-  // released as an answer with every group suppressed: success or failure is never an oracle.
+  // A failure the engine still raises on the data (dimensions and predicates run under TRY, so
+  // this is a last resort) is released as an answer with every group suppressed.
   const suppressedAll: QueryResult = {
     columns: plan.columns,
     rows: [],
@@ -84,12 +87,13 @@ async function execute(
   };
   try {
     bind(plan, params);
-    const scanned = engine.maxResultRows * SCANNED_ROWS_PER_RESULT_ROW;
-    const reader = await plan.statement.streamAndReadUntil(scanned + 1);
-    if (reader.currentRowCount > scanned) return suppressedAll;
+    // Under the aggregation rule the engine returns only groups of at least k people (the k rule
+    // is in the statement), so the cap is decided by releasable groups alone. A DP plan's rows
+    // are bounded before noise; what it releases is capped again after (enclave/queries.ts).
+    const bound = plan.dp ? engine.maxResultRows * DP_ROWS_PER_RESULT_ROW : engine.maxResultRows;
+    const reader = await plan.statement.streamAndReadUntil(bound + 1);
+    if (reader.currentRowCount > bound) throw new ResultTooLargeError("query result exceeds the row cap");
     const { rows, groupsSuppressed } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson(), guard);
-    // Counted after suppression: only rows that may be released decide it.
-    if (rows.length > engine.maxResultRows) throw new ResultTooLargeError("query result exceeds the row cap");
     return { columns: plan.columns, rows, groupsSuppressed, ...(plan.dp ? { dp: plan.dp } : {}) };
   } catch (e) {
     if (isCleanroomError(e)) throw e;

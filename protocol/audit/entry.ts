@@ -8,6 +8,7 @@
 import { bytesEqual, sha256, toHex } from "../../attestation/bytes.js";
 import { canonicalBytes } from "../contract/digest.js";
 import { DATASET_ID, HEX64, isPlainObject, keysProblem, PARTY_ID } from "../jose/lib/shape.js";
+import { isDigestMap, sameSet } from "./query-run.js";
 
 export const AUDIT_TYP = "cleanroom-audit+jws";
 export const GENESIS_HASH = "0".repeat(64);
@@ -44,10 +45,14 @@ export interface AuditData {
   "query-run": {
     query: string;
     requester: string;
+    /**
+     * HMAC-SHA256 of the canonical parameters under a key drawn for this run, which only the
+     * requester and the recipients receive (protocol/audit/query-run.ts): uninvertible by others.
+     */
     paramsDigest: string;
-    resultDigest: string;
+    /** Per recipient: SHA-256 of the age file it received (random file key: uninvertible). */
+    resultDigests: Record<string, string>;
     epsilon: number;
-    groupsSuppressed: number;
     /** Present exactly when the run spent epsilon (a DP policy): one debit per recipient, who all learn the answer. */
     ledger?: AuditLedgerEntry[];
   };
@@ -86,31 +91,29 @@ const DATA_CHECKS: { [K in AuditKind]: (d: Record<string, unknown>) => boolean }
     str(d.ciphertextDigest, HEX64) &&
     count(d.rows),
   "query-run": (d) =>
-    !keysProblem(
-      d,
-      ["query", "requester", "paramsDigest", "resultDigest", "epsilon", "groupsSuppressed"],
-      ["ledger"],
-    ) &&
+    !keysProblem(d, ["query", "requester", "paramsDigest", "resultDigests", "epsilon"], ["ledger"]) &&
     str(d.query, PARTY_ID) &&
     str(d.requester, PARTY_ID) &&
     str(d.paramsDigest, HEX64) &&
-    str(d.resultDigest, HEX64) &&
+    isDigestMap(d.resultDigests) &&
     typeof d.epsilon === "number" &&
     Number.isFinite(d.epsilon) &&
     d.epsilon >= 0 &&
-    count(d.groupsSuppressed) &&
     (d.ledger === undefined ? d.epsilon === 0 : debitsMatch(d.ledger, d)),
 };
 
-/** One debit per recipient, distinct parties, consecutive ledger positions, each as `debitMatches`. */
+/**
+ * One debit per recipient (the parties with a result digest), distinct parties, consecutive
+ * ledger positions, each as `debitMatches`.
+ */
 function debitsMatch(v: unknown, run: Record<string, unknown>): boolean {
   if (!Array.isArray(v) || v.length === 0 || v.length > 64) return false;
   if (!v.every((d) => debitMatches(d, run))) return false;
-  const parties = new Set(v.map((d) => (d as AuditLedgerEntry).party));
+  const parties = v.map((d) => (d as AuditLedgerEntry).party);
   const consecutive = v.every(
     (d, i) => i === 0 || (d as AuditLedgerEntry).seq === (v[i - 1] as AuditLedgerEntry).seq + 1,
   );
-  return parties.size === v.length && consecutive;
+  return consecutive && sameSet(parties, Object.keys(run.resultDigests as Record<string, string>));
 }
 
 /** A debit on this query of exactly the epsilon the entry reports. */

@@ -83,3 +83,23 @@ export interface ResponsePayload<B = unknown> {
   inReplyTo?: string;
   body: B;
 }
+
+/**
+ * Body of the enclave's signed answer to a query request (docs/PROTOCOL.md §7). Nothing in it is
+ * data-dependent in the clear: digests are over ciphertexts or keyed, and the counts are inside
+ * the receipts (protocol/audit/query-run.ts).
+ */
+export interface QueryResponseBody {
+  queryId: string;
+  requester: string;
+  format: "csv" | "json";
+  /** HMAC-SHA256(run key, canonical params), hex; the run key is in every receipt. */
+  paramsDigest: string;
+  /** Recipient → SHA-256 (hex) of its age-encrypted result, as the host stores it. */
+  resultDigests: Record<string, string>;
+  /** Recipient or requester → base64 age file of its receipt (RECEIPT_BYTES of padded JSON). */
+  receipts: Record<string, string>;
+  /** Epsilon charged to each recipient (0 without DP). */
+  epsilon: number;
+  head: LedgerHead;
+}

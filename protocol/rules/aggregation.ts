@@ -26,7 +26,7 @@ import type {
 import { QueryCheckError } from "./errors.js";
 import { AGGREGATE_COMBINERS, CAST_TYPES, DIMENSION_FUNCTIONS } from "./functions.js";
 import { printExpression } from "./print.js";
-import { type AstNode, isNode, lower, shape } from "./tree.js";
+import { type AstNode, isNode, lower, shape, walk } from "./tree.js";
 
 export type ColumnRole = "identity" | "join" | "dimension" | "measure";
 
@@ -133,6 +133,17 @@ const COMPARABLE: Record<ParameterType, ColumnType[]> = {
 };
 
 type Refuse = (reason: string, node?: unknown) => never;
+
+/** Column types that compare without a cast that could fail. */
+const TYPE_FAMILY: Record<ColumnType, string> = {
+  VARCHAR: "text",
+  BIGINT: "number",
+  INTEGER: "number",
+  DOUBLE: "number",
+  BOOLEAN: "boolean",
+  DATE: "time",
+  TIMESTAMP: "time",
+};
 
 /** Expression classes outside the grammar everywhere, with the reason a reviewer reads. */
 const NEVER: Record<string, string> = {
@@ -388,7 +399,13 @@ class Compiler {
       case "COMPARISON":
         if (!COMPARISON_TYPES.has(String(node.type))) break;
         if (place === "having") {
-          this.aggregateExpr(node.left);
+          // Only the number of people may decide whether a row appears: at the boundary every
+          // one of them decides it, where a sum or a row count can hinge on one person.
+          const uses = this.aggregateExpr(node.left);
+          const people =
+            isNode(node.left) && node.left.class === "FUNCTION" && uses[0]?.fn === "count-distinct";
+          if (!people)
+            this.refuse("HAVING may only compare count(DISTINCT <identity column>) with a number", node);
           this.number(node.right);
           return;
         }
@@ -396,6 +413,7 @@ class Compiler {
         if (this.parameterComparison(node.right, node.left, place)) return;
         value(node.left);
         value(node.right);
+        if (place === "on") this.sameFamily(node);
         return;
       case "BETWEEN":
         if (place === "having") break;
@@ -431,6 +449,22 @@ class Compiler {
       `condition not allowed by the aggregation rule${place === "having" ? " in HAVING" : ""}`,
       node,
     );
+  }
+
+  /**
+   * A comparison in ON runs outside TRY (so the engine can join on it): the columns it compares
+   * must be of one type family, or the engine's implicit cast could fail on one row's value.
+   */
+  sameFamily(node: AstNode): void {
+    const families = new Set<string>();
+    walk([node.left, node.right], (n) => {
+      if (n.class !== "COLUMN_REF") return;
+      const names = (n.column_names as string[]).map(lower);
+      const table = this.tables.find((t) => t.alias === names[0]);
+      const column = table?.dataset.columns.find((c) => lower(c.name) === names[1]);
+      if (column) families.add(TYPE_FAMILY[column.type]);
+    });
+    if (families.size > 1) this.refuse("a comparison in ON must compare columns of one type family", node);
   }
 
   /** `dimension column <op> $param` in WHERE (types must be comparable); false when `param` is no parameter. */
@@ -472,8 +506,10 @@ class Compiler {
     this.never(node);
     if (node.class === "CONSTANT") return uses;
     if (node.class === "CAST") {
-      if (!CAST_TYPES.has(String(isNode(node.cast_type) ? node.cast_type.id : ""))) {
-        this.refuse("cast to a type other than a scalar", node);
+      // Arithmetic on aggregates runs in DOUBLE (it cannot overflow into an error); an integer
+      // cast would bring back an overflow that one person's count could decide.
+      if (!isNode(node.cast_type) || node.cast_type.id !== "DOUBLE") {
+        this.refuse("casts of aggregates may only be to DOUBLE", node);
       }
       return this.aggregateExpr(node.child, uses);
     }
@@ -524,6 +560,19 @@ class Compiler {
 }
 
 /**
+ * Integer constants beyond ±2^53 do not survive the parse tree's trip through JSON: the engine
+ * would run another number than the contract says. Refused under both rules.
+ */
+export function refuseUnsafeIntegers(root: AstNode, refuse: (reason: string, node?: unknown) => never): void {
+  walk(root, (n) => {
+    const v = n.class === "CONSTANT" && isNode(n.value) ? n.value.value : undefined;
+    if (typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+      refuse("integer constants beyond ±2^53 are not allowed (write them as DOUBLE or DECIMAL)");
+    }
+  });
+}
+
+/**
  * Compiles the parse tree of an approved query under the aggregation rule, or throws
  * QueryCheckError naming the query, the rule and the offending expression.
  */
@@ -555,6 +604,7 @@ export function compileAggregation(
   if (root.aggregate_handling !== "STANDARD_HANDLING")
     refuse("GROUP BY ALL is not allowed: list the GROUP BY expressions");
 
+  refuseUnsafeIntegers(root, refuse);
   const c = new Compiler(query, datasets, refuse);
   c.from(root.from_table);
   if (!empty(root.where_clause)) c.predicate(root.where_clause, "where");
@@ -576,6 +626,7 @@ export function compileAggregation(
     const name = String(item.alias ?? "");
     if (name === "") refuse("every output needs an alias (expression AS name)", item);
     if (names.has(name.toLowerCase())) refuse(`output name ${name} is used twice`);
+    if (name.toLowerCase().startsWith("__cleanroom")) refuse(`output name ${name} uses the reserved prefix`);
     names.add(name.toLowerCase());
     const before = c.columns.length;
     if (groupShapes.has(shape(item))) {

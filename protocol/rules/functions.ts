@@ -68,8 +68,11 @@ const TIME = [
 /** Functions over dimension values (and constants). */
 export const DIMENSION_FUNCTIONS = new Set([...ARITHMETIC, ...NUMERIC, ...TEXT, ...TIME]);
 
-/** Functions that may combine aggregates into an output (ratios, rounding). */
-export const AGGREGATE_COMBINERS = new Set([...ARITHMETIC, ...NUMERIC]);
+/**
+ * Functions that may combine aggregates into an output (ratios, rounding). The enclave computes
+ * them in DOUBLE, so integer division (`//`), whose meaning would change, is not among them.
+ */
+export const AGGREGATE_COMBINERS = new Set([...ARITHMETIC.filter((f) => f !== "//"), ...NUMERIC]);
 
 /** DuckDB's integer types, signed and unsigned. */
 export const INTEGER_TYPES: ReadonlySet<string> = new Set([

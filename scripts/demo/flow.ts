@@ -14,6 +14,7 @@ import {
   auditVerify,
   CleanroomClient,
   decryptAgeNode,
+  fetchResult,
   generatePartyKeys,
   grant,
   HostClient,
@@ -21,6 +22,7 @@ import {
   MemoryStateStore,
   type PartyKeys,
   query,
+  ResultDigestError,
   submitContract,
   uploadFile,
 } from "../../client/node/index.js";
@@ -58,13 +60,18 @@ export interface FlowResult {
   contract: Contract;
   contractDigest: string;
   uploads: { dataset: string; digest: string; rows: number }[];
-  /** `epsilon`: what a differentially private (custom rule) run charged; 0 for exact aggregations. */
+  /**
+   * `epsilon`: what a differentially private (custom rule) run charged; 0 for exact aggregations.
+   * `groupsSuppressed` is read from the requester's decrypted receipt (the host never sees it).
+   */
   results: {
     run: RunSpec;
     columns: string[];
     rows: unknown[][];
     groupsSuppressed: number;
     epsilon: number;
+    /** Recipients that decrypted this result after checking it against the enclave's signed digest. */
+    recipientsVerified: string[];
   }[];
   auditEntries: number;
   simulated: boolean;
@@ -160,7 +167,10 @@ export async function runPartnerFlow(o: FlowOptions): Promise<FlowResult> {
     log(`   ${owner}: ${dataset.id} ${(up.size / 1e6).toFixed(1)} MB ciphertext, ${g.rows} rows loaded`);
   }
 
-  log("4. approved queries; results come back encrypted to each recipient");
+  log("4. approved queries; each recipient checks its encrypted result against the enclave-signed digest");
+  log(
+    "   (counts and the parameter key come in a receipt encrypted to each party; answers wait for the release quantum)",
+  );
   const results: FlowResult["results"] = [];
   for (const run of DEMO_RUNS) {
     const r = await query(c.clients[run.runner], {
@@ -169,12 +179,23 @@ export async function runPartnerFlow(o: FlowOptions): Promise<FlowResult> {
       format: "json",
     });
     const data = r.rows as { columns: { name: string }[]; rows: unknown[][] };
+    // Every other recipient fetches its own copy from the host and checks it the same way.
+    const approved = c.contract.queries.find((q) => q.id === run.queryId)!;
+    const recipientsVerified = approved.recipients.includes(run.runner) ? [run.runner] : [];
+    for (const p of approved.recipients as PartyId[]) {
+      if (p === run.runner) continue;
+      const copy = await fetchResult(c.clients[p], r.id);
+      if (JSON.stringify(copy.rows) !== JSON.stringify(r.rows))
+        throw new ResultDigestError("a recipient received another result");
+      recipientsVerified.push(p);
+    }
     results.push({
       run,
       columns: data.columns.map((col) => col.name),
       rows: data.rows,
-      groupsSuppressed: r.response.groupsSuppressed,
+      groupsSuppressed: r.receipt.groupsSuppressed ?? 0,
       epsilon: r.response.epsilon,
+      recipientsVerified,
     });
   }
 

@@ -1,7 +1,9 @@
 /**
- * `npm run fuzz`: the four hardening suites at full size (100 000 cases per fuzz target, the
- * whole attack corpus, every fault, 200 concurrent sessions) through vitest, then a summary of
- * the figures each suite reported. Exits non-zero when any suite fails.
+ * `npm run fuzz`: the four hardening suites at full size (100 000 cases per fuzz target; the
+ * aggregation grammar's 3 000 random queries checked for k per table, 400 judged against the
+ * two-dataset judge and 10 000 forbidden-construct insertions; the whole attack corpus, end to
+ * end as well; every fault; 200 concurrent sessions) through vitest, then a summary of the
+ * figures each suite reported. Exits non-zero when any suite fails.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";

@@ -64,7 +64,9 @@ describe("requests through approved queries", () => {
       params: { category: CANARY.category },
       resultFormat: "json",
     });
-    expect(payloadOf(r.response).body).toMatchObject({ rows: 0, groupsSuppressed: 1 });
+    // What the signed response says is only digests; the counts are in each recipient's result.
+    expect(r.texts.length).toBeGreaterThan(0);
+    for (const t of r.texts) expect(JSON.parse(t)).toMatchObject({ rows: [], groupsSuppressed: 1 });
   });
 
   for (const attack of REQUEST_ATTACKS) {
@@ -78,10 +80,13 @@ describe("requests through approved queries", () => {
         refused += 1;
       } else {
         expect(last.code, "should be answered, neutralised").toBeUndefined();
-        const body = payloadOf(last.value!.response).body as { groupsSuppressed: number };
-        const rows = last.value!.texts.map((t) => (JSON.parse(t) as { rows: unknown[][] }).rows);
-        for (const r of rows)
-          expect(attack.expect.neutralised({ rows: r, suppressed: body.groupsSuppressed })).toBe(true);
+        const results = last.value!.texts.map(
+          (t) => JSON.parse(t) as { rows: unknown[][]; groupsSuppressed: number },
+        );
+        expect(results.length).toBeGreaterThan(0);
+        for (const r of results) {
+          expect(attack.expect.neutralised({ rows: r.rows, suppressed: r.groupsSuppressed })).toBe(true);
+        }
         neutralised += 1;
       }
     });

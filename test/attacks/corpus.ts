@@ -569,6 +569,11 @@ const whereKDoesNotLook: AttackCase[] = [
   ),
   either(
     "parameter-or-identity",
+    "HAVING count(*) >= 37: a few buyers with many joined rows decide the row (random-grammar counterexample)",
+    `SELECT CASE WHEN t0.category IN ('shoes', 'apparel') THEN 'wear' ELSE 'other' END AS k0, date_trunc('week', t0.purchase_ts) AS k1, count(*) AS v0 FROM ${P} t0 JOIN ${E} t1 ON t1.user_id = t0.user_id WHERE t1.campaign = 'spring24' GROUP BY CASE WHEN t0.category IN ('shoes', 'apparel') THEN 'wear' ELSE 'other' END, date_trunc('week', t0.purchase_ts) HAVING count(*) >= 37`,
+  ),
+  either(
+    "parameter-or-identity",
     "HAVING sum(amount) > threshold between the total without and with the target's outlier",
     `SELECT count(DISTINCT p.user_id) AS buyers FROM ${P} p WHERE p.category = $cat OR p.category = 'beauty' HAVING sum(p.amount) > 60000`,
     cat,
@@ -1388,6 +1393,21 @@ const errorOracles: AttackCase[] = [
     "date arithmetic overflow on one person's timestamp",
     `SELECT count(*) AS n FROM ${E} e WHERE e.segment = $seg AND e.exposure_ts + to_years(CAST(${BOOM} * greatest(0, 2 - abs(minute(e.exposure_ts) - 33)) AS INTEGER)) IS NOT NULL`,
     seg,
+  ),
+  either(
+    "error-oracle",
+    "implicit cast of a text dimension in a comparison (conversion error on one person's row)",
+    `SELECT count(*) AS n FROM ${P} p WHERE CASE WHEN p.category = 'yachts' THEN 'x' ELSE '1' END = 1`,
+  ),
+  either(
+    "error-oracle",
+    "a BIGINT literal past 2^53 (the enclave must run the constant that was signed)",
+    `SELECT p.category AS c, count(*) + 9007199254740993 AS x FROM ${P} p GROUP BY p.category`,
+  ),
+  either(
+    "error-oracle",
+    "abs() of the smallest INT64 on one person's row",
+    `SELECT count(*) AS n FROM ${P} p WHERE abs(CASE WHEN p.category = 'yachts' THEN -9223372036854775807 - 1 ELSE 0 END) >= 0`,
   ),
   either(
     "error-oracle",

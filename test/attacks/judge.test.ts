@@ -4,8 +4,12 @@
  * and "changed" not to leak. The benign use cases must be admitted and leak-free, and the judge
  * itself must flag a deliberately leaky release.
  */
+
+import type { Json } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Parameter } from "../../protocol/contract/types.js";
+import type { DpSpec } from "../../enclave/dp/apply.js";
+import type { QueryResult } from "../../enclave/sql/run.js";
+import type { DpPolicy, Parameter } from "../../protocol/contract/types.js";
 import { report } from "../fuzz/harness.js";
 import { BENIGN, QUERY_ATTACKS } from "./corpus.js";
 import {
@@ -13,6 +17,7 @@ import {
   type CaseResult,
   DP_READY,
   judgeCase,
+  judgeDp,
   judgeReleases,
   K,
   type Lab,
@@ -127,6 +132,54 @@ describe("the judge", () => {
     const j = await judgeReleases(lab.plain, sql, [], {}, await rawReleases(sql, [], {}), K);
     expect(j.differences).toBeGreaterThan(0);
     expect(j.leaks).toEqual([]);
+  });
+
+  it("flags pre-noise DP rows whose change exceeds the calibrated sensitivity", () => {
+    const dp: DpPolicy = {
+      epsilon: 1,
+      budget: 10,
+      groups: "private",
+      maxRowsPerIdentity: 2,
+      columns: [{ name: "n", kind: "count" }],
+    };
+    const spec: DpSpec = {
+      aggregateColumns: [
+        { name: "n", kind: "count" },
+        { name: "__cleanroom_k0", kind: "count-distinct", release: false },
+      ],
+      policy: dp,
+      groups: "private",
+      threshold: { column: "__cleanroom_k0", minimum: K },
+    };
+    const result = (rows: Json[][]): QueryResult => ({
+      columns: [
+        { name: "c", type: "VARCHAR" },
+        { name: "n", type: "BIGINT" },
+      ],
+      rows,
+      groupsSuppressed: 0,
+      dp: { spec, hiddenColumns: [{ name: "__cleanroom_k0", type: "BIGINT" }] },
+    });
+    const base = [["shoes", "40", "20"]];
+    // The target adds 2 rows (m = 2): one to a group, one in a group of its own: within the bounds.
+    const bounded = judgeDp(
+      {
+        D: result([
+          ["shoes", "41", "21"],
+          ["yachts", "1", "1"],
+        ]),
+        minus: result(base),
+        changed: result(base),
+      },
+      dp,
+    );
+    expect(bounded.leaks).toEqual([]);
+    // 5 rows of one person (no per-person bound), a group threshold count moved by 3.
+    const unbounded = judgeDp(
+      { D: result([["shoes", "45", "23"]]), minus: result(base), changed: result(base) },
+      dp,
+    );
+    expect(unbounded.leaks.length).toBeGreaterThan(0);
   });
 
   it("flags a release that is not what the signed SQL computes", async () => {

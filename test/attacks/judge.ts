@@ -9,15 +9,21 @@
  * variant) with the attacker's chosen parameters, and the released outputs are compared.
  *
  * Who "fed" a differing output is counted independently, in a separate plain DuckDB instance (no
- * lock, no suppression, no grammar), by ablation: the contract's SQL runs on D with one person's
- * rows removed from one table (or from every table), and a person fed a released cell if that
- * removal changes the cell, or decided a released row's presence if it adds or removes the row.
- * A LEAK is a released difference between D and a variant that the target feeds (or decides)
- * through some table together with fewer than k people. A released row whose values differ from
- * what the contract's SQL computes on the same data is a MISMATCH (the enclave released something
- * the parties did not sign). Differential-privacy results are judged on their exact pre-noise
- * rows: the change the target makes to each noised column must stay within the sensitivity the
- * noise is calibrated for, and to a private group's threshold count within one person's share.
+ * lock, no suppression, no grammar; only the rules' documented run semantics, TRY_CAST and TRY),
+ * by ablation: the contract's SQL runs on D with one person's rows removed from one table (or from
+ * every table), and a person fed a released cell if that removal changes the cell, or decided a
+ * released row's presence if it adds or removes the row. A LEAK is a released difference between
+ * D and a variant that the target feeds (or decides) through some table together with fewer than
+ * k people (k per table). A run that fails on one variant and not another is judged the same way
+ * (who decides the failure). A released row whose values differ from what the contract's SQL
+ * computes on the same data is a MISMATCH (the enclave released something the parties did not
+ * sign). Differential-privacy results are judged on their exact pre-noise rows: the change the
+ * target makes to each noised column must stay within the sensitivity the noise is calibrated
+ * for, and to a private group's threshold count within one person's share.
+ *
+ * Counting is cheap where it may be: people are removed in blocks first (k - 1 blocks that change
+ * a difference besides the target show it is not one person's), and one at a time only inside the
+ * blocks that changed something when fewer are found (which can only report more leaks).
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -355,28 +361,37 @@ export class Plain {
   readonly #semantics = new Map<string, string>();
 
   /**
-   * The contract SQL with the rules' documented semantics and nothing else: every cast a TRY_CAST
-   * (docs/QUERY-RULES.md), done here on DuckDB's parse tree.
+   * The contract SQL with the rules' documented run semantics (docs/QUERY-RULES.md) and nothing
+   * else, done here on DuckDB's parse tree: every cast a TRY_CAST; under the aggregation rule,
+   * WHERE and ON conjuncts and GROUP BY expressions (and the outputs that repeat them) under TRY,
+   * and outputs that combine aggregates computed in DOUBLE.
+   * Integers of the tree stay exact (JSON numbers past 2^53 are carried as text).
    */
   async semantics(sql: string): Promise<string> {
     const known = this.#semantics.get(sql);
     if (known !== undefined) return known;
     const r = await this.conn.runAndReadAll("SELECT json_serialize_sql($1::VARCHAR)", [sql]);
-    const text = String(r.getRows()[0]?.[0] ?? "").replace(/"query_location":\d+/g, '"query_location":0');
-    const tree = JSON.parse(text) as { error?: boolean };
+    const text = String(r.getRows()[0]?.[0] ?? "")
+      .replace(/"query_location":\d+/g, '"query_location":0')
+      .replace(/:(-?\d{16,})(?=[,}\]])/g, ':"@@int@@$1"');
+    const tree = JSON.parse(text) as { error?: boolean; statements?: { node: Tree }[] };
     let out = sql;
-    if (!tree.error) {
-      walkTree(tree, (n) => {
+    const root = tree.statements?.[0]?.node;
+    if (!tree.error && root) {
+      walkTree(root, (n) => {
         if (n.class === "CAST") n.try_cast = true;
       });
-      const back = await this.conn.runAndReadAll("SELECT json_deserialize_sql($1::VARCHAR)", [
-        JSON.stringify(tree),
-      ]);
+      if (this.aggregationRule) tryWrap(root);
+      const json = JSON.stringify(tree).replace(/"@@int@@(-?\d+)"/g, "$1");
+      const back = await this.conn.runAndReadAll("SELECT json_deserialize_sql($1::VARCHAR)", [json]);
       out = String(back.getRows()[0]?.[0] ?? sql);
     }
     this.#semantics.set(sql, out);
     return out;
   }
+
+  /** Whether queries run here follow the aggregation rule's semantics (TRY) or only TRY_CAST. */
+  aggregationRule = true;
 
   /** The contract SQL (with TRY_CAST for CAST), parameters bound as values, no rules. */
   async run(sql: string, parameters: Parameter[], params: Record<string, unknown>): Promise<Released> {
@@ -421,6 +436,9 @@ function num(v: Json): number | undefined {
 /** Cell equality; numbers within a relative 1e-9 (sums of doubles in another order). */
 export function sameCell(a: Json | undefined, b: Json | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
+  // BIGINT, HUGEINT: exact (a double would round them).
+  if (typeof a === "string" && typeof b === "string" && /^-?\d+$/.test(a) && /^-?\d+$/.test(b))
+    return a === b;
   const x = num(a);
   const y = num(b);
   if (x !== undefined && y !== undefined)
@@ -439,6 +457,68 @@ function walkTree(node: unknown, visit: (n: Tree) => void): void {
     visit(node);
     for (const c of Object.values(node)) walkTree(c, visit);
   }
+}
+
+const TRY = (child: unknown): Tree => ({
+  class: "OPERATOR",
+  type: "OPERATOR_TRY",
+  alias: "",
+  query_location: 0,
+  children: [child],
+});
+
+function andParts(n: unknown): unknown[] {
+  return isTree(n) && n.class === "CONJUNCTION" && n.type === "CONJUNCTION_AND"
+    ? (n.children as unknown[]).flatMap(andParts)
+    : [n];
+}
+
+const andOf = (parts: unknown[]): unknown =>
+  parts.length === 1
+    ? parts[0]
+    : { class: "CONJUNCTION", type: "CONJUNCTION_AND", alias: "", query_location: 0, children: parts };
+
+const AGGREGATES = new Set(["count_star", "count", "sum", "avg", "min", "max", "median"]);
+const isAggregate = (n: unknown): boolean =>
+  isTree(n) && n.class === "FUNCTION" && AGGREGATES.has(String(n.function_name).toLowerCase());
+
+/** An output combining aggregates computes in DOUBLE: each aggregate in it is cast; a bare one is not. */
+function doubled(item: Tree): Tree {
+  if (isAggregate(item)) return item;
+  const visit = (n: unknown): unknown => {
+    if (Array.isArray(n)) return n.map(visit);
+    if (!isTree(n)) return n;
+    if (isAggregate(n)) {
+      return {
+        class: "CAST",
+        type: "OPERATOR_CAST",
+        alias: "",
+        query_location: 0,
+        child: n,
+        cast_type: { id: "DOUBLE", type_info: null },
+        try_cast: false,
+      };
+    }
+    return Object.fromEntries(Object.entries(n).map(([k, v]) => [k, visit(v)]));
+  };
+  return visit(item) as Tree;
+}
+
+/** No row's value fails an aggregation query: its predicates and dimensions run under TRY. */
+function tryWrap(root: Tree): void {
+  if (root.type !== "SELECT_NODE") return;
+  const groups = Array.isArray(root.group_expressions) ? (root.group_expressions as Tree[]) : [];
+  const shapes = new Set(groups.map(shapeOf));
+  root.group_expressions = groups.map(TRY);
+  if (Array.isArray(root.select_list)) {
+    root.select_list = (root.select_list as Tree[]).map((item) =>
+      shapes.has(shapeOf(item)) ? { ...TRY({ ...item, alias: "" }), alias: item.alias } : doubled(item),
+    );
+  }
+  if (isTree(root.where_clause)) root.where_clause = andOf(andParts(root.where_clause).map(TRY));
+  walkTree(root.from_table, (n) => {
+    if (n.type === "JOIN" && isTree(n.condition)) n.condition = andOf(andParts(n.condition).map(TRY));
+  });
 }
 
 /** Output columns that are GROUP BY expressions (a row's key), read from DuckDB's own parse tree. */
@@ -554,7 +634,7 @@ export async function judgeReleases(
     for (const [key, row] of rel[v].rows) {
       const r = base[v].rows.get(key);
       if (!r || row.some((c, i) => !sameCell(c, r[i]))) {
-        judgement.mismatches.push(`${v}: released ${key} ≠ the SQL's ${JSON.stringify(r)}`);
+        judgement.mismatches.push(`${v}: released ${JSON.stringify(row)} ≠ the SQL's ${JSON.stringify(r)}`);
       }
     }
   }

@@ -20,7 +20,13 @@ import { decodeIdentity, generateIdentity, identityToRecipient } from "../../pro
 import { encryptBytes } from "../../protocol/age/stream-node.js";
 import type { AuditHead } from "../../protocol/audit/entry.js";
 import { AuditLog } from "../../protocol/audit/log.js";
-import { canonicalDigest, contractDigest } from "../../protocol/contract/digest.js";
+import {
+  ciphertextDigest,
+  encodeReceipt,
+  newParamsKey,
+  paramsDigest,
+} from "../../protocol/audit/query-run.js";
+import { contractDigest } from "../../protocol/contract/digest.js";
 import type { Contract } from "../../protocol/contract/types.js";
 import { decryptAtEnclave } from "../../protocol/jose/decrypt.js";
 import { EnvelopeError } from "../../protocol/jose/errors.js";
@@ -53,8 +59,12 @@ export class FakeHost {
   headOverride: AuditHead | undefined;
   /** Answer as if to another request (a host swapping responses). */
   wrongInReplyTo = false;
-  /** Encrypt other bytes than the ones the digest covers. */
+  /** Store another result file (encrypted to the same recipient) than the one the digest covers. */
   corruptResult = false;
+  /** Give receipts a parameter key other than the one the signed digest was made with. */
+  wrongParamsKey = false;
+  /** Signed responses by result id (GET /results/:id). */
+  readonly responses = new Map<string, string>();
   enclave!: Enclave;
   url = "";
   #server!: Server;
@@ -184,36 +194,67 @@ export class FakeHost {
       const lh = r.body.ledgerHead;
       if (lh && lh.seq > this.head.seq) return json(res, 409, err("ERR_LEDGER", "ledger behind"));
       const data = new TextEncoder().encode(RESULT_CSV);
-      const resultDigest = toHex(await sha256(data));
+      const id = `r${++this.#results}`;
+      const sent = this.corruptResult ? new TextEncoder().encode(RESULT_CSV.replace("120", "121")) : data;
+      const paramsKey = newParamsKey();
+      const resultDigests: Record<string, string> = {};
+      const receipts: Record<string, string> = {};
+      const parties = q.recipients.includes(r.party) ? q.recipients : [...q.recipients, r.party];
+      for (const p of parties) {
+        const party = this.contract.parties.find((x) => x.id === p)!;
+        const recipient = q.recipients.includes(p);
+        if (recipient) {
+          const sealed = await encryptBytes(data, [party.ageRecipient]);
+          resultDigests[p] = await ciphertextDigest(sealed);
+          // A corrupting host stores a file of its own making, encrypted to the same recipient.
+          this.results.set(
+            `${id}/${p}`,
+            this.corruptResult ? await encryptBytes(sent, [party.ageRecipient]) : sealed,
+          );
+        }
+        const receipt = encodeReceipt({
+          version: 1,
+          query: q.id,
+          requester: r.party,
+          party: p,
+          format: r.body.resultFormat,
+          paramsKey: this.wrongParamsKey ? newParamsKey() : paramsKey,
+          ...(recipient ? { rows: 2, groupsSuppressed: 1 } : {}),
+        });
+        receipts[p] = Buffer.from(await encryptBytes(receipt, [party.ageRecipient])).toString("base64");
+      }
+      const digest = await paramsDigest(paramsKey, r.body.params);
       const head = await this.#append("query-run", {
         query: q.id,
         requester: r.party,
-        paramsDigest: (await canonicalDigest(r.body.params)).hex,
-        resultDigest,
+        paramsDigest: digest,
+        resultDigests,
         epsilon: 0,
-        groupsSuppressed: 0,
       });
-      const id = `r${++this.#results}`;
-      const sent = this.corruptResult ? new TextEncoder().encode(RESULT_CSV.replace("120", "121")) : data;
-      for (const p of q.recipients) {
-        const party = this.contract.parties.find((x) => x.id === p)!;
-        this.results.set(`${id}/${p}`, await encryptBytes(sent, [party.ageRecipient]));
-      }
       const response = await this.#respond(
         {
           queryId: q.id,
           requester: r.party,
-          paramsDigest: (await canonicalDigest(r.body.params)).hex,
-          resultDigest,
           format: r.body.resultFormat,
-          rows: 2,
-          groupsSuppressed: 0,
+          paramsDigest: digest,
+          resultDigests,
+          receipts,
           epsilon: 0,
           head,
         },
         r.nonce,
       );
+      this.responses.set(id, response);
       return json(res, 200, { id, response, recipients: q.recipients });
+    }
+    const meta = /^\/results\/([A-Za-z0-9_-]+)$/.exec(path);
+    if (req.method === "GET" && meta) {
+      const response = this.responses.get(meta[1]!);
+      if (!response) return json(res, 404, err("ERR_NOT_FOUND", "no such result"));
+      const recipients = [...this.results.keys()]
+        .filter((k) => k.startsWith(`${meta[1]}/`))
+        .map((k) => k.slice(meta[1]!.length + 1));
+      return json(res, 200, { id: meta[1], response, recipients: recipients.sort() });
     }
     const result = /^\/results\/([A-Za-z0-9_-]+)\/([a-z][a-z0-9_-]*)$/.exec(path);
     if (req.method === "GET" && result) {

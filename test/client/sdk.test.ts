@@ -9,12 +9,16 @@ import {
   auditVerify,
   CleanroomClient,
   checkAttestation,
+  fetchResult,
   grant,
   HostClient,
   MemoryStateStore,
+  paramsDigest,
   query,
+  runEntryBinds,
 } from "../../client/sdk/index.js";
 import { decryptBytes } from "../../protocol/age/stream-node.js";
+import type { AuditEntry } from "../../protocol/audit/entry.js";
 import { FakeHost, RESULT_CSV } from "./fake-host.js";
 import { makeContract, makeParty, simPolicy, type TestParty } from "./setup.js";
 
@@ -126,6 +130,10 @@ describe("upload → grant → query → audit", () => {
     expect(g.rows).toBe(3);
     const q = await query(c, { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" });
     expect(new TextDecoder().decode(q.data)).toBe(RESULT_CSV);
+    // The counts come from the receipt; the signed answer the host relays has none.
+    expect(q.receipt).toMatchObject({ party: "alice", requester: "alice", rows: 2, groupsSuppressed: 1 });
+    expect(q.response).not.toHaveProperty("rows");
+    expect(q.response).not.toHaveProperty("groupsSuppressed");
     expect(q.rows).toEqual([
       ["campaign", "buyers"],
       ["spring", "120"],
@@ -141,6 +149,16 @@ describe("upload → grant → query → audit", () => {
       "dataset-loaded",
       "query-run",
     ]);
+    // Offline, the verified entry binds the file this party received and the parameters it sent.
+    const run = log.entries.at(-1) as AuditEntry<"query-run">;
+    expect(
+      await runEntryBinds(run, {
+        party: "alice",
+        ciphertext: q.ciphertext!,
+        params: { min: 1 },
+        paramsKey: q.receipt.paramsKey,
+      }),
+    ).toBe(true);
   });
 
   it("a runner that is not a recipient gets the signed answer but no result", async () => {
@@ -151,6 +169,33 @@ describe("upload → grant → query → audit", () => {
     });
     expect(q.data).toBeUndefined();
     expect(q.response.requester).toBe("bob");
+    // Its receipt holds the parameter key (so it checks the digest of its own parameters), no counts.
+    expect(q.receipt.party).toBe("bob");
+    expect(q.receipt).not.toHaveProperty("rows");
+  });
+
+  it("a recipient fetches a run another party requested and checks it against the signed answer", async () => {
+    const q = await query(await client(bob), {
+      queryId: "buyers-by-campaign",
+      params: { min: 3 },
+      format: "csv",
+    });
+    const r = await fetchResult(await client(alice), q.id);
+    expect(new TextDecoder().decode(r.data)).toBe(RESULT_CSV);
+    expect(r.receipt).toMatchObject({ party: "alice", requester: "bob", rows: 2 });
+    // Told the parameters, the recipient can check them too; a guess does not match.
+    expect(await paramsDigest(r.receipt.paramsKey, { min: 3 })).toBe(r.response.paramsDigest);
+    expect(await paramsDigest(r.receipt.paramsKey, { min: 4 })).not.toBe(r.response.paramsDigest);
+    // A result file the host made up (encrypted to alice's public recipient) is refused.
+    host.corruptResult = true;
+    const bad = await query(await client(bob), {
+      queryId: "buyers-by-campaign",
+      params: { min: 3 },
+      format: "csv",
+    });
+    await expect(fetchResult(await client(alice), bad.id)).rejects.toMatchObject({
+      code: "ERR_RESULT_DIGEST",
+    });
   });
 });
 
@@ -218,6 +263,16 @@ describe("a host that rolls back or tampers is caught", () => {
     await expect(
       query(await client(alice), { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" }),
     ).rejects.toMatchObject({ code: "ERR_RESULT_DIGEST" });
+  });
+
+  it("refuses receipts whose key does not reproduce the signed parameter digest", async () => {
+    host.wrongParamsKey = true;
+    await expect(
+      query(await client(alice), { queryId: "buyers-by-campaign", params: { min: 1 }, format: "csv" }),
+    ).rejects.toMatchObject({
+      code: "ERR_RESULT_DIGEST",
+      message: "parameters do not match the signed digest",
+    });
   });
 
   it("refuses an audit log truncated below the head seen", async () => {

@@ -68,8 +68,9 @@ describe("DP count end to end", () => {
     const exact = exactBuyers(csv.purchases, "shoes");
     expect(exact).toBeGreaterThan(K);
     const release = async (party: Party, queryId: string) => {
-      const { body, rows } = await budgets.run<{ rows: number }>(party, queryId, params);
-      expect(body).toMatchObject({ epsilon: 1, groupsSuppressed: 0, rows: 1 });
+      const { body, rows, receipt } = await budgets.run(party, queryId, params);
+      expect(body).toMatchObject({ epsilon: 1 });
+      expect(receipt).toMatchObject({ groupsSuppressed: 0, rows: 1 });
       // BIGINT cells are JSON strings of an integer, noised or not.
       const value = rows[0]![0] as string;
       expect(value).toMatch(/^\d+$/);
@@ -113,21 +114,24 @@ describe("DP count end to end", () => {
     expect(ledger.spent("advertiser")).toBe(3_000_000);
     expect(ledger.spent("publisher")).toBe(2_000_000);
     expect(ledger.head.seq).toBe(5);
-    // The refused runs left no entry.
-    expect(runs.every((r) => r.data.groupsSuppressed === 0)).toBe(true);
+    // The refused runs left no entry; counts are never in the clear on the chain.
+    expect(runs.every((r) => !("groupsSuppressed" in r.data) && !("rows" in r.data))).toBe(true);
   });
 
   it("private group keys: the noisy threshold (at least k) drops the rare band; exact counts are not released", async () => {
-    const { body, rows } = await world.run(world.advertiser, "insight-dp", { category: "shoes" });
-    expect(body.groupsSuppressed).toBe(0);
+    const { receipt, rows } = await world.run(world.advertiser, "insight-dp", { category: "shoes" });
+    expect(receipt.groupsSuppressed).toBe(0);
     const bands = rows.map((r) => r[0]);
     expect(bands).toEqual(["18-34", "35-49", "50-64"]); // "65+" (about 1 % of buyers) never passes
     for (const r of rows) expect(r[1]).toMatch(/^\d+$/);
   });
 
   it("public group keys: exactly the declared bands, in order, the rare and the absent ones too", async () => {
-    const { body, rows } = await world.run(world.advertiser, "insight-public", { category: "shoes" });
-    expect(body).toMatchObject({ epsilon: 1, groupsSuppressed: 0, rows: AGE_BANDS.length });
+    const { body, rows, receipt } = await world.run(world.advertiser, "insight-public", {
+      category: "shoes",
+    });
+    expect(body).toMatchObject({ epsilon: 1 });
+    expect(receipt).toMatchObject({ groupsSuppressed: 0, rows: AGE_BANDS.length });
     expect(rows.map((r) => r[0])).toEqual(AGE_BANDS);
     // "unknown" holds no one: its count is noise around 0 (scale 3 here), clamped at 0 when shown.
     const unknown = Number(rows.find((r) => r[0] === "unknown")![1]);

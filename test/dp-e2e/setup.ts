@@ -6,6 +6,7 @@
  */
 import type { Enclave } from "../../enclave/runtime.js";
 import type { AuditHead } from "../../protocol/audit/entry.js";
+import type { QueryReceipt } from "../../protocol/audit/query-run.js";
 import type { ApprovedQuery, Contract, DpPolicy } from "../../protocol/contract/types.js";
 import type { QueryBody } from "../../protocol/jose/messages.js";
 import { verifyResponse } from "../../protocol/jose/verify-response.js";
@@ -14,6 +15,7 @@ import {
   contractFor,
   encryptToSelf,
   makeParties,
+  openReceipt,
   openResult,
   type Party,
   pieces,
@@ -143,8 +145,10 @@ export function exactBuyers(purchasesCsv: string, category: string, exclude = ""
 }
 
 export interface RunReply<B = Record<string, unknown>> {
-  body: B & { head: AuditHead; epsilon: number; groupsSuppressed: number };
+  body: B & { head: AuditHead; epsilon: number; receipts: Record<string, string> };
   rows: unknown[][];
+  /** The requester's decrypted receipt: the counts travel only there. */
+  receipt: QueryReceipt;
 }
 
 /** The parties' side of one enclave instance. */
@@ -220,7 +224,8 @@ export class Clients {
     );
     if (!seen || body.head.seq > seen.seq) this.heads.set(party.id, body.head);
     const text = await openResult(party, reply.results![party.id]!);
-    return { body, rows: (JSON.parse(text) as { rows: unknown[][] }).rows };
+    const receipt = await openReceipt(party, body.receipts[party.id]!);
+    return { body, rows: (JSON.parse(text) as { rows: unknown[][] }).rows, receipt };
   }
 
   close(): void {

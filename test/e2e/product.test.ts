@@ -4,12 +4,18 @@
  * plaintext with k-suppression (the DP query: within its noise bound); the host must never see
  * plaintext; a tampering host is caught.
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { attest, grant, HostClient, uploadFile } from "../../client/node/index.js";
-import { type FlowResult, runPartnerFlow, simPolicy, startCollaboration } from "../../scripts/demo/flow.js";
+import {
+  DEMO_RUNS,
+  type FlowResult,
+  runPartnerFlow,
+  simPolicy,
+  startCollaboration,
+} from "../../scripts/demo/flow.js";
 import { hashedEmail, useCaseRows } from "../../scripts/demo/usecases.js";
 import * as truth from "../enclave/truth.js";
 import { startTestStack, type TestStack } from "./stack.js";
@@ -44,7 +50,8 @@ let stack: TestStack;
 let flow: FlowResult;
 
 beforeAll(async () => {
-  stack = await startTestStack();
+  // A short release quantum: the mechanism runs end to end without slowing the suite.
+  stack = await startTestStack({ releaseQuantumMs: 50 });
   flow = await runPartnerFlow({
     url: stack.url,
     simDir: stack.simDir,
@@ -114,6 +121,58 @@ describe("the host sees no plaintext", () => {
       for (const canary of Object.values(CANARY)) {
         expect(bytes.includes(canary), `${canary} in ${name}`).toBe(false);
       }
+    }
+  });
+});
+
+describe("what the host stores of query runs", () => {
+  const payload = (jws: string) =>
+    JSON.parse(Buffer.from(jws.split(".")[1]!, "base64url").toString("utf8")) as {
+      body?: unknown;
+      kind?: string;
+      data?: Record<string, unknown>;
+    };
+
+  it("signed answers hold a digest of each stored ciphertext and a receipt per party, no counts", async () => {
+    const metas = filesUnder(stack.storeDir).filter((f) => f.endsWith("meta.json"));
+    expect(metas).toHaveLength(DEMO_RUNS.length);
+    for (const meta of metas) {
+      const { response, recipients } = JSON.parse(readFileSync(meta, "utf8")) as {
+        response: string;
+        recipients: string[];
+      };
+      const body = payload(response).body as Record<string, unknown>;
+      expect(body).not.toHaveProperty("rows");
+      expect(body).not.toHaveProperty("groupsSuppressed");
+      expect(body).not.toHaveProperty("resultDigest");
+      const digests = body.resultDigests as Record<string, string>;
+      expect(Object.keys(digests).sort()).toEqual(recipients);
+      for (const p of recipients) {
+        const file = join(meta, "..", `${p}.age`);
+        expect(digests[p]).toBe(createHash("sha256").update(readFileSync(file)).digest("hex"));
+      }
+      expect(Object.keys(body.receipts as object).length).toBeGreaterThanOrEqual(recipients.length);
+    }
+  });
+
+  it("query-run audit entries carry no counts", () => {
+    const lines = readFileSync(join(stack.storeDir, "audit.jsonl"), "utf8").trim().split("\n");
+    const runs = lines
+      .map((l) => payload((JSON.parse(l) as { jws: string }).jws))
+      .filter((e) => e.kind === "query-run");
+    expect(runs).toHaveLength(DEMO_RUNS.length);
+    for (const r of runs)
+      expect(Object.keys(r.data!).sort()).toEqual(
+        ["epsilon", "paramsDigest", "query", "requester", "resultDigests"]
+          .concat(r.data!.ledger ? ["ledger"] : [])
+          .sort(),
+      );
+  });
+
+  it("every other recipient fetched its own copy, checked against the signed answer", () => {
+    for (const r of flow.results) {
+      const q = flow.contract.queries.find((x) => x.id === r.run.queryId)!;
+      expect(r.recipientsVerified.sort(), r.run.queryId).toEqual([...q.recipients].sort());
     }
   });
 });

@@ -34,6 +34,8 @@ export interface TestStackOptions {
   /** Keep the host's log lines in `logs` (default: as `record`). */
   keepLogs?: boolean;
   limits?: HostLimits;
+  /** The enclave's release quantum (default 0: answers leave at once; enclave/main.ts defaults to 1000). */
+  releaseQuantumMs?: number;
 }
 
 type Target = { port: number; host: string } | { path: string };
@@ -64,7 +66,10 @@ export async function startTestStack(o: TestStackOptions = {}): Promise<TestStac
   const storeDir = join(dir, "store");
   const wire: Buffer[] = [];
   const logs: string[] = [];
-  const enclave = await Enclave.start({ provider: await createSimProvider({ dir: simDir }) });
+  const enclave = await Enclave.start({
+    provider: await createSimProvider({ dir: simDir }),
+    releaseQuantumMs: o.releaseQuantumMs ?? 0,
+  });
   const served = await listen(enclave, { path: join(dir, "enclave.sock") });
   const proxies: Server[] = [];
   let enclaveSocket = join(dir, "enclave.sock");

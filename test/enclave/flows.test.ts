@@ -9,10 +9,12 @@ import { bindingData } from "../../attestation/binding.js";
 import { fromBase64, fromHex } from "../../attestation/bytes.js";
 import type { Enclave } from "../../enclave/runtime.js";
 import { decryptBytes, encryptBytes } from "../../protocol/age/stream-node.js";
+import type { AuditEntry } from "../../protocol/audit/entry.js";
+import { paramsDigest, runEntryBinds } from "../../protocol/audit/query-run.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
 import { contractDigest } from "../../protocol/contract/digest.js";
 import type { Contract } from "../../protocol/contract/types.js";
-import type { QueryBody } from "../../protocol/jose/messages.js";
+import type { QueryBody, QueryResponseBody } from "../../protocol/jose/messages.js";
 import { verifyResponse } from "../../protocol/jose/verify-response.js";
 import { exposures, lastTouch, purchases, useCaseCsv } from "../sql/usecases.js";
 import * as truth from "./truth.js";
@@ -21,6 +23,7 @@ import {
   contractFor,
   encryptToSelf,
   makeParties,
+  openReceipt,
   openResult,
   type Party,
   pieces,
@@ -43,6 +46,9 @@ beforeAll(async () => {
   enclave = await startEnclave();
 });
 afterAll(() => enclave.close());
+
+/** The closed-loop run's signed answer and results, kept for the audit checks. */
+let closedLoopRun: (QueryResponseBody & { results: Record<string, string> }) | undefined;
 
 async function body<B>(jws: string, nonce?: string): Promise<B> {
   return (await verifyResponse<B>(jws, enclave.keys.publicKeys.signingKey, nonce ? { inReplyTo: nonce } : {}))
@@ -118,19 +124,41 @@ describe("enclave flow (class API)", () => {
 
   async function expectRows(party: Party, q: QueryBody, expected: truth.Expected, recipients: Party[]) {
     const reply = await run(party, q);
-    const b = await body<Record<string, unknown>>(reply.response);
-    expect(b).toMatchObject({
-      queryId: q.queryId,
-      requester: party.id,
-      format: "json",
-      rows: expected.rows.length,
-      groupsSuppressed: expected.suppressed,
-      epsilon: 0,
-    });
+    const b = await body<QueryResponseBody>(reply.response);
+    expect(Object.keys(b).sort()).toEqual([
+      "epsilon",
+      "format",
+      "head",
+      "paramsDigest",
+      "queryId",
+      "receipts",
+      "requester",
+      "resultDigests",
+    ]);
+    expect(b).toMatchObject({ queryId: q.queryId, requester: party.id, format: "json", epsilon: 0 });
     expect(Object.keys(reply.results!).sort()).toEqual(recipients.map((r) => r.id).sort());
+    expect(Object.keys(b.resultDigests).sort()).toEqual(recipients.map((r) => r.id).sort());
+    const parties = new Set([...recipients.map((r) => r.id), party.id]);
+    expect(Object.keys(b.receipts).sort()).toEqual([...parties].sort());
+    let key: string | undefined;
     for (const r of recipients) {
+      // The digest is over the ciphertext the recipient receives, checked before decrypting.
+      expect(b.resultDigests[r.id]).toBe(sha256hex(fromBase64(reply.results![r.id]!)));
+      const receipt = await openReceipt(r, b.receipts[r.id]!);
+      expect(receipt).toEqual({
+        version: 1,
+        query: q.queryId,
+        requester: party.id,
+        party: r.id,
+        format: "json",
+        paramsKey: expect.stringMatching(/^[0-9a-f]{64}$/),
+        rows: expected.rows.length,
+        groupsSuppressed: expected.suppressed,
+      });
+      key ??= receipt.paramsKey;
+      expect(receipt.paramsKey).toBe(key);
+      expect(await paramsDigest(receipt.paramsKey, q.params)).toBe(b.paramsDigest);
       const text = await openResult(r, reply.results![r.id]!);
-      expect(b.resultDigest).toBe(sha256hex(utf8(text)));
       const result = JSON.parse(text) as { rows: (string | number)[][] };
       expect(result.rows.length).toBe(expected.rows.length);
       for (const [i, row] of result.rows.entries()) {
@@ -147,12 +175,13 @@ describe("enclave flow (class API)", () => {
   it("closed-loop, for both recipients", async () => {
     const e = truth.closedLoop(plain, "spring24");
     expect(e.rows.length).toBe(2);
-    await expectRows(
+    const reply = await expectRows(
       publisher,
       { queryId: "closed-loop", params: { campaign: "spring24" }, resultFormat: "json" },
       e,
       [advertiser, publisher],
     );
+    closedLoopRun = { ...(await body<QueryResponseBody>(reply.response)), results: reply.results! };
   });
 
   it("audience overlap", async () => {
@@ -172,19 +201,21 @@ describe("enclave flow (class API)", () => {
       params: { start: "2024-04-01", end: "2024-05-01" },
       resultFormat: "json",
     });
-    const b = await body<Record<string, unknown>>(reply.response);
+    const b = await body<QueryResponseBody>(reply.response);
     // Public groups: one row per declared channel, nothing suppressed, epsilon charged.
     expect(b).toMatchObject({
       queryId: "last-touch",
       requester: "advertiser",
       format: "json",
-      rows: 3,
-      groupsSuppressed: 0,
       epsilon: lastTouch.policy.dp!.epsilon,
     });
+    expect(await openReceipt(advertiser, b.receipts.advertiser!)).toMatchObject({
+      rows: 3,
+      groupsSuppressed: 0,
+    });
     expect(Object.keys(reply.results!)).toEqual(["advertiser"]);
+    expect(b.resultDigests).toEqual({ advertiser: sha256hex(fromBase64(reply.results!.advertiser!)) });
     const text = await openResult(advertiser, reply.results!.advertiser!);
-    expect(b.resultDigest).toBe(sha256hex(utf8(text)));
     const result = JSON.parse(text) as { columns: { name: string }[]; rows: (string | number)[][] };
     const names = result.columns.map((c) => c.name);
     expect(names).toEqual(["channel", "conversions", "revenue"]);
@@ -205,7 +236,7 @@ describe("enclave flow (class API)", () => {
     );
   });
 
-  it("serialises CSV results too, digest over the CSV bytes", async () => {
+  it("serialises CSV results too (plain CSV for age -d), digest over the ciphertext", async () => {
     // Another category: the same rows again would be held back by the differencing guard.
     const reply = await run(advertiser, {
       queryId: "audience-insight",
@@ -216,7 +247,13 @@ describe("enclave flow (class API)", () => {
     const e = truth.audienceInsight(plain, "apparel");
     expect(e.rows.length).toBeGreaterThan(0);
     expect(text).toBe(`age_band,overlap_users\n${e.rows.map((r) => r.join(",")).join("\n")}\n`);
-    expect((await body<{ resultDigest: string }>(reply.response)).resultDigest).toBe(sha256hex(utf8(text)));
+    const b = await body<QueryResponseBody>(reply.response);
+    expect(b.resultDigests.advertiser).toBe(sha256hex(fromBase64(reply.results!.advertiser!)));
+    // The counts are in the receipt, not in the CSV.
+    expect(await openReceipt(advertiser, b.receipts.advertiser!)).toMatchObject({
+      format: "csv",
+      rows: e.rows.length,
+    });
   });
 
   it("keeps an audit log that verifies with its signing key and records every event", async () => {
@@ -235,21 +272,43 @@ describe("enclave flow (class API)", () => {
       "query-run",
       "query-run",
     ]);
-    const run = log.entries[6]!;
-    expect(run.data).toMatchObject({
-      query: "closed-loop",
-      requester: "publisher",
-      epsilon: 0,
-      groupsSuppressed: 0,
-    });
+    const run = log.entries[6] as AuditEntry<"query-run">;
+    expect(Object.keys(run.data).sort()).toEqual([
+      "epsilon",
+      "paramsDigest",
+      "query",
+      "requester",
+      "resultDigests",
+    ]);
+    expect(run.data).toMatchObject({ query: "closed-loop", requester: "publisher", epsilon: 0 });
+    expect(Object.keys(run.data.resultDigests).sort()).toEqual(["advertiser", "publisher"]);
     expect(log.entries[8]!.data).toMatchObject({
       query: "last-touch",
       requester: "advertiser",
       epsilon: lastTouch.policy.dp!.epsilon,
     });
-    expect((run.data as { paramsDigest: string }).paramsDigest).toBe(
-      sha256hex(utf8('{"campaign":"spring24"}')),
-    );
+    // Keyed: the plain digest of the parameters (which anyone can compute) is not it.
+    expect(run.data.paramsDigest).not.toBe(sha256hex(utf8('{"campaign":"spring24"}')));
+    expect(run.data.paramsDigest).toBe(closedLoopRun!.paramsDigest);
+    // Every recipient binds the entry to what it holds: its ciphertext and, told the parameters, them.
+    for (const p of [advertiser, publisher]) {
+      const receipt = await openReceipt(p, closedLoopRun!.receipts[p.id]!);
+      expect(
+        await runEntryBinds(run, {
+          party: p.id,
+          ciphertext: fromBase64(closedLoopRun!.results[p.id]!),
+          params: { campaign: "spring24" },
+          paramsKey: receipt.paramsKey,
+        }),
+      ).toBe(true);
+      expect(
+        await runEntryBinds(run, {
+          party: p.id,
+          params: { campaign: "summer24" },
+          paramsKey: receipt.paramsKey,
+        }),
+      ).toBe(false);
+    }
     expect(enclave.audit(10).entries).toEqual(entries.slice(9));
   });
 });

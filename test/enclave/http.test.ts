@@ -22,6 +22,7 @@ import {
   contractFor,
   encryptToSelf,
   makeParties,
+  openReceipt,
   type Party,
   sealed,
   sha256hex,
@@ -201,7 +202,23 @@ describe("enclave HTTP API", () => {
       queryId: "audience-overlap",
       requester: "publisher",
       format: "csv",
-      resultDigest: sha256hex(utf8(text)),
+      resultDigests: {
+        advertiser: sha256hex(Buffer.from(r.json.results.advertiser, "base64")),
+        publisher: sha256hex(Buffer.from(r.json.results.publisher, "base64")),
+      },
+    });
+    // Receipts are age files too: the stock CLI opens them (padded JSON).
+    const receipt = JSON.parse(
+      new TextDecoder().decode(
+        cliDecrypt(Buffer.from((body.receipts as Record<string, string>).advertiser!, "base64"), [
+          advertiser.identity,
+        ]),
+      ),
+    );
+    expect(receipt).toMatchObject({
+      query: "audience-overlap",
+      party: "advertiser",
+      rows: expected.rows.length,
     });
     // Replaying the same envelope: 409.
     expect(await call("POST", "/v1/requests", { jwe })).toMatchObject(failure(409, "ERR_REPLAY"));
@@ -223,12 +240,12 @@ describe("enclave HTTP API", () => {
         r.json.response,
         enclave.keys.publicKeys.signingKey,
       );
-      expect(body).toMatchObject({
-        queryId: "data-fail",
-        rows: 0,
-        groupsSuppressed: 0,
-        format: resultFormat,
-      });
+      expect(body).toMatchObject({ queryId: "data-fail", format: resultFormat });
+      expect(body).not.toHaveProperty("rows");
+      expect(body).not.toHaveProperty("groupsSuppressed");
+      expect(
+        await openReceipt(advertiser, (body.receipts as Record<string, string>).advertiser!),
+      ).toMatchObject({ rows: 0, groupsSuppressed: 0 });
       const plain = new TextDecoder().decode(
         cliDecrypt(Buffer.from(r.json.results.advertiser, "base64"), [advertiser.identity]),
       );

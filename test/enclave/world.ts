@@ -11,6 +11,7 @@ import { openHeader } from "../../protocol/age/envelope.js";
 import { parseHeader } from "../../protocol/age/header.js";
 import { generateIdentity, identityToRecipient } from "../../protocol/age/keys.js";
 import { decryptBytes, encryptBytes } from "../../protocol/age/stream-node.js";
+import { parseReceipt, type QueryReceipt } from "../../protocol/audit/query-run.js";
 import { contractDigest } from "../../protocol/contract/digest.js";
 import { signApproval } from "../../protocol/contract/sign.js";
 import type { ApprovedQuery, Contract } from "../../protocol/contract/types.js";
@@ -60,8 +61,12 @@ export async function approvals(contract: Contract, parties: Party[]): Promise<s
   return Promise.all(parties.map((p) => signApproval(contract, p.id, p.privateKey)));
 }
 
-export async function startEnclave(): Promise<Enclave> {
-  return Enclave.start({ provider: fakeProvider(), engineOptions: { memoryLimit: "512MB", threads: 2 } });
+export async function startEnclave(o: { releaseQuantumMs?: number } = {}): Promise<Enclave> {
+  return Enclave.start({
+    provider: fakeProvider(),
+    engineOptions: { memoryLimit: "512MB", threads: 2 },
+    ...(o.releaseQuantumMs !== undefined ? { releaseQuantumMs: o.releaseQuantumMs } : {}),
+  });
 }
 
 /** A signed request from `party`, sealed to the enclave's attested X25519 key. */
@@ -105,6 +110,15 @@ export async function openResult(party: Party, b64: string): Promise<string> {
   return new TextDecoder().decode(
     await decryptBytes(new Uint8Array(Buffer.from(b64, "base64")), party.identity),
   );
+}
+
+/** Decrypts and parses a party's receipt from a query answer's `receipts` (throws if malformed). */
+export async function openReceipt(party: Party, b64: string): Promise<QueryReceipt> {
+  const receipt = parseReceipt(
+    await decryptBytes(new Uint8Array(Buffer.from(b64, "base64")), party.identity),
+  );
+  if (!receipt) throw new Error("malformed receipt");
+  return receipt;
 }
 
 export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);

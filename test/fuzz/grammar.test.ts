@@ -30,7 +30,7 @@ import {
 } from "../attacks/judge.js";
 import { makeContract, makeParty } from "../protocol/fixtures.js";
 import { aggregationQuery, contractOf } from "./grammar.js";
-import { fuzz, report, size } from "./harness.js";
+import { FULL, fuzz, report, size } from "./harness.js";
 import { grammarRiskTarget } from "./targets.js";
 
 /** Random data sets: small ones put many groups right at k. */
@@ -88,7 +88,7 @@ describe("aggregation grammar", () => {
         }
         figures.cases += 1;
         figures.rows += result.rows.length;
-        figures.suppressed += result.groupsSuppressed;
+        figures.suppressed += raw.length - result.rows.length;
         if (g.aliases.length > 1) figures.joins += 1;
         if (g.parameters.length) figures.withParams += 1;
       }),
@@ -121,7 +121,8 @@ describe("aggregation grammar", () => {
           outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
           expect(r.outcome, `${r.detail} — ${g.sql} ${JSON.stringify(g.params)}`).toBe("admitted-no-leak");
         }),
-        { numRuns: size(12, 400) },
+        // A fixed seed in `npm test` (the same queries each time); `npm run fuzz` draws new ones.
+        { numRuns: size(12, 400), ...(FULL ? {} : { seed: 20_240_417 }) },
       );
     } finally {
       lab.close();

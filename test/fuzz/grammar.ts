@@ -4,7 +4,7 @@
  * `aggregationQuery`: random queries from the allowed grammar (docs/QUERY-RULES.md): dataset
  * tables joined on the identity (INNER or LEFT, with dimension predicates in ON), dimension
  * expressions selected and grouped, allowed aggregates of measures, WHERE predicates with
- * parameters compared with dimension columns, HAVING aggregate-versus-number. Each comes with the
+ * parameters compared with dimension columns, HAVING count(DISTINCT identity)-versus-number. Each comes with the
  * SQL that counts, independently of the enclave, the distinct identities of every table in each
  * group, and with parameter values drawn from the data (the target's rare values included).
  *
@@ -140,16 +140,16 @@ interface Parts {
   having?: string;
 }
 
-function render(p: Parts, extraSelect: string[] = []): string {
+function render(p: Parts, extraSelect: string[] = [], group?: (dims: string[]) => string): string {
   const select = [
     ...p.dims.map((d, i) => `${d} AS k${i}`),
     ...p.aggs.map((a, i) => `${a} AS v${i}`),
     ...extraSelect,
   ].join(", ");
   const where = p.where.length ? ` WHERE ${p.where.join(" AND ")}` : "";
-  const group = p.dims.length ? ` GROUP BY ${p.dims.join(", ")}` : "";
+  const grouping = group ? group(p.dims) : p.dims.length ? ` GROUP BY ${p.dims.join(", ")}` : "";
   const having = p.having ? ` HAVING ${p.having}` : "";
-  return `SELECT ${select} FROM ${p.from}${where}${group}${having}`;
+  return `SELECT ${select} FROM ${p.from}${where}${grouping}${having}`;
 }
 
 /** A random query of the allowed aggregation grammar. */
@@ -243,7 +243,8 @@ export const aggregationQuery: fc.Arbitrary<GeneratedQuery> = fc
     if (r.having) {
       const [ai, op, n] = r.having;
       const t = tableOf(ai);
-      having = `${at(SPECS[t.id]!.aggregates[ai % 2]!, t.alias)} ${op} ${n}`;
+      // Only the number of people may decide whether a row appears (docs/QUERY-RULES.md).
+      having = `count(DISTINCT ${t.alias}.user_id) ${op} ${n}`;
     }
     const parts: Parts = { tables, from, dims, aggs, where, ...(having ? { having } : {}) };
     const keys = dims.map((_, i) => `k${i}`);
@@ -269,9 +270,16 @@ type Insert =
   | { place: "where"; expr: (a: string, t: string) => string; params?: Parameter[] }
   | { place: "having"; expr: (a: string, t: string) => string; params?: Parameter[] }
   | { place: "sql"; edit: (sql: string, a: string, t: string) => string }
+  /** A GROUP BY clause made of the query's dimensions. */
+  | { place: "group"; clause: (dims: string[]) => string }
+  /** A join appended to FROM; `a0` is the first table's alias, `t` the joined dataset. */
+  | { place: "join"; join: (a0: string, t0: string, t: string) => string; params?: Parameter[] }
   | { place: "text"; chars: string };
 
 const who: Parameter[] = [{ name: "who", type: "VARCHAR" }];
+/** A text dimension and the timestamp of a dataset. */
+const text = (t: string) => (t === P ? "category" : "segment");
+const time = (t: string) => (t === P ? "purchase_ts" : "exposure_ts");
 
 /** Each a construct the aggregation rule forbids; `a` is a table alias, `t` its table. */
 export const RISKY: Record<string, Insert> = {
@@ -418,27 +426,16 @@ export const RISKY: Record<string, Insert> = {
   LIMIT: { place: "sql", edit: (sql) => `${sql} LIMIT 1` },
   QUALIFY: { place: "sql", edit: (sql) => `${sql} QUALIFY row_number() OVER () = 1` },
   DISTINCT: { place: "sql", edit: (sql) => sql.replace(/^SELECT /, "SELECT DISTINCT ") },
-  "GROUP BY ALL": {
-    place: "sql",
-    edit: (sql) =>
-      / GROUP BY /.test(sql)
-        ? sql.replace(/ GROUP BY .*?( HAVING |$)/, " GROUP BY ALL$1")
-        : `${sql} GROUP BY ALL`,
-  },
+  "GROUP BY ALL": { place: "group", clause: () => " GROUP BY ALL" },
+
   ROLLUP: {
-    place: "sql",
-    edit: (sql) =>
-      / GROUP BY /.test(sql)
-        ? sql.replace(/ GROUP BY (.*?)( HAVING |$)/, " GROUP BY ROLLUP ($1)$2")
-        : `${sql} GROUP BY ROLLUP (1)`,
+    place: "group",
+    clause: (dims) =>
+      dims.length ? ` GROUP BY ROLLUP (${dims.join(", ")})` : " GROUP BY GROUPING SETS ((), ())",
   },
-  "GROUPING SETS": {
-    place: "sql",
-    edit: (sql) =>
-      / GROUP BY /.test(sql)
-        ? sql.replace(/ GROUP BY (.*?)( HAVING |$)/, " GROUP BY GROUPING SETS (($1), ())$2")
-        : `${sql} GROUP BY GROUPING SETS ((), ())`,
-  },
+
+  "GROUPING SETS": { place: "group", clause: (dims) => ` GROUP BY GROUPING SETS ((${dims.join(", ")}), ())` },
+
   "UNION ALL": { place: "sql", edit: (sql) => `${sql} UNION ALL ${sql}` },
   EXCEPT: { place: "sql", edit: (sql) => `${sql} EXCEPT ${sql}` },
   CTE: { place: "sql", edit: (sql) => `WITH c AS (SELECT 1 AS one) ${sql}` },
@@ -446,69 +443,43 @@ export const RISKY: Record<string, Insert> = {
     place: "sql",
     edit: (sql, a, t) => sql.replace(new RegExp(`\\b${t} ${a}\\b`), `(SELECT * FROM ${t}) ${a}`),
   },
-  "comma join": { place: "sql", edit: (sql, _, t) => sql.replace(/ FROM (\S+ \S+)/, ` FROM $1, ${t} zz`) },
-  "CROSS JOIN": {
-    place: "sql",
-    edit: (sql, _, t) => sql.replace(/ FROM (\S+ \S+)/, ` FROM $1 CROSS JOIN ${t} zz`),
-  },
-  "NATURAL JOIN": {
-    place: "sql",
-    edit: (sql, _, t) => sql.replace(/ FROM (\S+ \S+)/, ` FROM $1 NATURAL JOIN ${t} zz`),
-  },
-  "POSITIONAL JOIN": {
-    place: "sql",
-    edit: (sql, _, t) => sql.replace(/ FROM (\S+ \S+)/, ` FROM $1 POSITIONAL JOIN ${t} zz`),
-  },
+  "comma join": { place: "join", join: (_a0, _t0, t) => `, ${t} zz` },
+  "CROSS JOIN": { place: "join", join: (_a0, _t0, t) => ` CROSS JOIN ${t} zz` },
+  "NATURAL JOIN": { place: "join", join: (_a0, _t0, t) => ` NATURAL JOIN ${t} zz` },
+  "POSITIONAL JOIN": { place: "join", join: (_a0, _t0, t) => ` POSITIONAL JOIN ${t} zz` },
   "ASOF JOIN": {
-    place: "sql",
-    edit: (sql, a, t) =>
-      sql.replace(
-        / FROM (\S+ \S+)/,
-        ` FROM $1 ASOF JOIN ${t} zz ON zz.user_id = ${a}.user_id AND zz.${t === P ? "purchase_ts" : "exposure_ts"} <= ${a}.${t === P ? "purchase_ts" : "exposure_ts"}`,
-      ),
+    place: "join",
+    join: (a0, t0, t) =>
+      ` ASOF JOIN ${t} zz ON zz.user_id = ${a0}.user_id AND zz.${time(t)} <= ${a0}.${time(t0)}`,
   },
-  "JOIN USING": {
-    place: "sql",
-    edit: (sql, _, t) => sql.replace(/ FROM (\S+ \S+)/, ` FROM $1 JOIN ${t} zz USING (user_id)`),
-  },
-  "RIGHT JOIN": {
-    place: "sql",
-    edit: (sql, a, t) =>
-      sql.replace(/ FROM (\S+ \S+)/, ` FROM $1 RIGHT JOIN ${t} zz ON zz.user_id = ${a}.user_id`),
-  },
-  "FULL JOIN": {
-    place: "sql",
-    edit: (sql, a, t) =>
-      sql.replace(/ FROM (\S+ \S+)/, ` FROM $1 FULL JOIN ${t} zz ON zz.user_id = ${a}.user_id`),
-  },
+  "JOIN USING": { place: "join", join: (_a0, _t0, t) => ` JOIN ${t} zz USING (user_id)` },
+  "RIGHT JOIN": { place: "join", join: (a0, _t0, t) => ` RIGHT JOIN ${t} zz ON zz.user_id = ${a0}.user_id` },
+  "FULL JOIN": { place: "join", join: (a0, _t0, t) => ` FULL JOIN ${t} zz ON zz.user_id = ${a0}.user_id` },
+  "SEMI JOIN": { place: "join", join: (a0, _t0, t) => ` SEMI JOIN ${t} zz ON zz.user_id = ${a0}.user_id` },
+  "ANTI JOIN": { place: "join", join: (a0, _t0, t) => ` ANTI JOIN ${t} zz ON zz.user_id = ${a0}.user_id` },
   "join on a dimension": {
-    place: "sql",
-    edit: (sql, a, t) =>
-      sql.replace(
-        / FROM (\S+ \S+)/,
-        ` FROM $1 JOIN ${t} zz ON zz.${t === P ? "category" : "segment"} = ${a}.${t === P ? "category" : "segment"}`,
-      ),
+    place: "join",
+    join: (a0, t0, t) => ` JOIN ${t} zz ON zz.${text(t)} = ${a0}.${text(t0)}`,
   },
   "join on identity inequality": {
-    place: "sql",
-    edit: (sql, a, t) => sql.replace(/ FROM (\S+ \S+)/, ` FROM $1 JOIN ${t} zz ON zz.user_id < ${a}.user_id`),
+    place: "join",
+    join: (a0, _t0, t) => ` JOIN ${t} zz ON zz.user_id < ${a0}.user_id`,
+  },
+  "join on identity OR": {
+    place: "join",
+    join: (a0, _t0, t) => ` JOIN ${t} zz ON zz.user_id = ${a0}.user_id OR zz.${text(t)} = 'x'`,
+  },
+  "join with a parameter in ON": {
+    place: "join",
+    join: (a0, _t0, t) => ` JOIN ${t} zz ON zz.user_id = ${a0}.user_id AND zz.${text(t)} = $who`,
+    params: who,
   },
   LATERAL: {
-    place: "sql",
-    edit: (sql, a, t) =>
-      sql.replace(
-        / FROM (\S+ \S+)/,
-        ` FROM $1, LATERAL (SELECT 1 AS one FROM ${t} x WHERE x.user_id = ${a}.user_id) zz`,
-      ),
+    place: "join",
+    join: (a0, _t0, t) => `, LATERAL (SELECT 1 AS one FROM ${t} x WHERE x.user_id = ${a0}.user_id) zz`,
   },
-  "range()": {
-    place: "sql",
-    edit: (sql) => sql.replace(/ FROM (\S+ \S+)/, " FROM $1 JOIN range(3) zz ON zz.range = 1"),
-  },
-  "read_csv()": {
-    place: "sql",
-    edit: (sql) => sql.replace(/ FROM (\S+ \S+)/, " FROM $1, read_csv('/etc/passwd') zz"),
-  },
+  "range()": { place: "join", join: () => " JOIN range(3) zz ON zz.range = 1" },
+  "read_csv()": { place: "join", join: () => ", read_csv('/etc/passwd') zz" },
   TABLESAMPLE: {
     place: "sql",
     edit: (sql, a, t) => sql.replace(new RegExp(`\\b${t} ${a}\\b`), `${t} ${a} TABLESAMPLE 50%`),
@@ -517,7 +488,7 @@ export const RISKY: Record<string, Insert> = {
     place: "sql",
     edit: (sql, a, t) => sql.replace(new RegExp(`\\b${t} ${a}\\b`), `main.${t} ${a}`),
   },
-  "unqualified column": { place: "sql", edit: (sql) => sql.replace(/^SELECT /, "SELECT user_id AS uu, ") },
+  "unqualified column": { place: "where", expr: (_a, t) => `${text(t)} = 'x'` },
   "SELECT *": { place: "sql", edit: (sql) => sql.replace(/^SELECT /, "SELECT *, ") },
   "second statement": { place: "sql", edit: (sql) => `${sql}; SELECT 1` },
   // Trojan Source.
@@ -568,6 +539,15 @@ export const riskyQuery: fc.Arbitrary<RiskyQuery> = fc
       case "sql":
         sql = risk.edit(g.sql, a, t);
         break;
+      case "group":
+        sql = render(g.parts, [], risk.clause);
+        break;
+      case "join": {
+        declare(risk.params);
+        const first = g.parts.tables[0]!;
+        sql = render({ ...g.parts, from: g.parts.from + risk.join(first.alias, first.id, t) });
+        break;
+      }
       case "text": {
         const i = pos % (g.sql.length + 1);
         sql = g.sql.slice(0, i) + risk.chars + g.sql.slice(i);

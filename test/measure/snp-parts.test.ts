@@ -250,13 +250,112 @@ describe("properties", () => {
     );
   });
 
-  it("accepts a seed given with a 0x prefix like the hex digest", async () => {
+  it("reads the seed as Python's bytes.fromhex: no 0x prefix, whitespace only between byte pairs", async () => {
     const h =
       "086e2e9149ebf45abdc3445fba5b2da8270bdbb04094d7a2c37faaa4b24af3aa16aff8c374c2a55c467a50da6d466b74";
     const o: SnpMeasureOptions = { mode: "snp", ovmf: amdSev, vcpus: 1, vcpuSig: 0 };
-    expect(await computeSnpMeasurement({ ...o, ovmfHash: `0x${h}` })).toEqual(await computeSnpMeasurement(o));
+    const want = await computeSnpMeasurement(o);
     expect(fromHex(h)).toEqual(
       await computeSnpMeasurement({ mode: "snp:ovmf-hash", ovmf: amdSev, vcpus: 1 }),
     );
+    expect(await computeSnpMeasurement({ ...o, ovmfHash: h })).toEqual(want);
+    expect(await computeSnpMeasurement({ ...o, ovmfHash: h.toUpperCase() })).toEqual(want);
+    expect(await computeSnpMeasurement({ ...o, ovmfHash: ` ${h.match(/../g)!.join(" \t")}\n` })).toEqual(
+      want,
+    );
+    expect(await computeSnpMeasurement({ ...o, ovmfHash: fromHex(h) })).toEqual(want);
+    for (const bad of [
+      `0x${h}`,
+      `${h.slice(0, 1)} ${h.slice(1)}`,
+      `${h}0`,
+      h.slice(2),
+      `${h}00`,
+      `${h.slice(0, -1)}g`,
+    ]) {
+      await expect(computeSnpMeasurement({ ...o, ovmfHash: bad }), bad).rejects.toBeInstanceOf(
+        MeasurementError,
+      );
+    }
+  });
+});
+
+describe("firmware structure, as sev-snp-measure reads it", () => {
+  const HEADER = 0xaac; // the AmdSev fixture's SEV metadata header ("ASEV", size, version, count)
+  const o: SnpMeasureOptions = { mode: "snp", ovmf: amdSev, vcpus: 1, vcpuType: "EPYC-v4" };
+  const withSize = (size: number): Uint8Array => {
+    const b = amdSev.slice();
+    new DataView(b.buffer).setUint32(HEADER + 4, size, true);
+    return b;
+  };
+
+  it("a metadata header whose size does not hold its descriptors is refused", async () => {
+    const count = new DataView(amdSev.buffer, amdSev.byteOffset).getUint32(HEADER + 12, true);
+    expect(count).toBe(7);
+    const exact = 16 + count * 12;
+    // The header is part of the firmware's pages: start from the original firmware digest so
+    // only the metadata is compared. Exactly enough room measures as the fixture does.
+    const seeded = {
+      ...o,
+      ovmfHash: await computeSnpMeasurement({ mode: "snp:ovmf-hash", ovmf: amdSev, vcpus: 1 }),
+    };
+    const want = await computeSnpMeasurement(seeded);
+    expect(await computeSnpMeasurement({ ...seeded, ovmf: withSize(exact) })).toEqual(want);
+    for (const size of [exact - 1, 16, 0, 12]) {
+      await expect(computeSnpMeasurement({ ...o, ovmf: withSize(size) }), String(size)).rejects.toMatchObject(
+        {
+          code: "ERR_MEASUREMENT",
+          message: "ovmf: SEV metadata header too small for its descriptors",
+        },
+      );
+      // sev-snp-measure parses the metadata for snp:ovmf-hash too, and fails the same way.
+      await expect(
+        computeSnpMeasurement({ mode: "snp:ovmf-hash", ovmf: withSize(size), vcpus: 1 }),
+      ).rejects.toThrow(MeasurementError);
+    }
+    // A size past the end of the image is clamped to it, as Python slicing does.
+    expect(await computeSnpMeasurement({ ...seeded, ovmf: withSize(0xffff_ffff) })).toEqual(want);
+    const none = amdSev.slice();
+    new DataView(none.buffer).setUint32(HEADER + 12, 0, true);
+    new DataView(none.buffer).setUint32(HEADER + 4, 0, true);
+    expect(parseOvmf(none).sections).toEqual([]);
+  });
+
+  it("an unknown section type fails the measurement but not the firmware digest (snp:ovmf-hash)", async () => {
+    const badType = amdSev.slice();
+    badType[HEADER + 16 + 8] = 0x7f;
+    await expect(computeSnpMeasurement({ ...o, ovmf: badType })).rejects.toThrow(MeasurementError);
+    expect(await computeSnpMeasurement({ mode: "snp:ovmf-hash", ovmf: badType, vcpus: 1 })).toHaveLength(48);
+  });
+
+  it("a footer that claims less than itself is no table: no digest, but a firmware hash", async () => {
+    const b = amdSev.slice();
+    new DataView(b.buffer).setUint16(b.length - 50, 17, true);
+    expect(parseOvmf(b).table.size).toBe(0);
+    await expect(computeSnpMeasurement({ ...o, ovmf: b })).rejects.toThrow(MeasurementError);
+    expect(await computeSnpMeasurement({ mode: "snp:ovmf-hash", ovmf: b, vcpus: 1 })).toHaveLength(48);
+  });
+});
+
+describe("the command line, strictly", () => {
+  const o: SnpMeasureOptions = { mode: "snp", ovmf: amdSev, vcpus: 1, vcpuType: "EPYC-v4", kernel };
+  it("UTF-8 bytes and the same text measure alike; invalid UTF-8 and lone surrogates are refused", async () => {
+    const text = "console=ttyS0 café ✓";
+    const want = await computeSnpMeasurement({ ...o, append: text });
+    expect(await computeSnpMeasurement({ ...o, append: new TextEncoder().encode(text) })).toEqual(want);
+    for (const bad of [
+      new Uint8Array([0x61, 0xff, 0x62]),
+      new Uint8Array([0xc3]),
+      new Uint8Array([0xed, 0xa0, 0x80]), // an encoded surrogate
+      new Uint8Array([0xc0, 0xaf]), // overlong
+    ]) {
+      await expect(computeSnpMeasurement({ ...o, append: bad })).rejects.toMatchObject({
+        message: "measure: command line is not valid UTF-8",
+      });
+    }
+    await expect(computeSnpMeasurement({ ...o, append: "a\ud800b" })).rejects.toMatchObject({
+      message: "measure: command line is not valid Unicode",
+    });
+    // A real U+FFFD in valid text is just a character.
+    expect(await computeSnpMeasurement({ ...o, append: "a\ufffdb" })).toHaveLength(48);
   });
 });

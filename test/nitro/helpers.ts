@@ -125,3 +125,15 @@ export async function signPayload(payload: Uint8Array, key: CryptoKey): Promise<
 export async function signDocument(doc: NitroDocument, key: CryptoKey): Promise<Uint8Array> {
   return signPayload(encodeAttestationPayload(doc), key);
 }
+
+/**
+ * For tests of the envelope (format, chain, signature, time), not of image pinning: a policy
+ * that says explicitly that it pins no image. Product code never does this outside development.
+ */
+export const ANY_IMAGE = { allowAnyImage: true } as const;
+
+/** The policy an operator writes for a document they reviewed: its own PCR0, PCR1 and PCR2. */
+export function ownImage(bytes: Uint8Array): { pcrs: Record<number, Uint8Array> } {
+  const pcrs = decodeAttestationPayload(decodeCoseSign1(bytes).payload).pcrs;
+  return { pcrs: { 0: pcrs.get(0)!, 1: pcrs.get(1)!, 2: pcrs.get(2)! } };
+}

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isCleanroomError } from "../../attestation/errors.js";
 import { decodeCoseSign1, parseNitro, verifyNitro } from "../../attestation/nitro/index.js";
-import { timestampOf, vectors } from "./helpers.js";
+import { ANY_IMAGE, timestampOf, vectors } from "./helpers.js";
 
 const PROD = vectors.find((v) => v.name.startsWith("evervault-2022-10-13"))!.bytes;
 const at = timestampOf(PROD);
@@ -33,7 +33,7 @@ function parseOnlyThrowsOurs(bytes: Uint8Array): void {
 }
 
 async function verifyNeverThrows(bytes: Uint8Array): Promise<void> {
-  const r = await verifyNitro(bytes, { at, allowDebug: true });
+  const r = await verifyNitro(bytes, { ...ANY_IMAGE, at, allowDebug: true });
   for (const e of r.errors) expect(ENVELOPE_CODES.has(e.code) || e.code === "ERR_POLICY").toBe(true);
 }
 
@@ -53,7 +53,7 @@ describe("robustness", () => {
         ),
         fc.integer({ min: 1, max: 255 }),
         async (index, xor) => {
-          const r = await verifyNitro(mutate(PROD, index, xor), { at });
+          const r = await verifyNitro(mutate(PROD, index, xor), { ...ANY_IMAGE, at });
           expect(r.verified).toBe(false);
           for (const e of r.errors) expect(ENVELOPE_CODES.has(e.code)).toBe(true);
         },
@@ -66,7 +66,7 @@ describe("robustness", () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 4096 }), async (bytes) => {
         parseOnlyThrowsOurs(bytes);
-        const r = await verifyNitro(bytes);
+        const r = await verifyNitro(bytes, ANY_IMAGE);
         expect(r.verified).toBe(false);
         expect(r.errors.map((e) => e.code)).toEqual(["ERR_EVIDENCE_FORMAT"]);
       }),
@@ -127,9 +127,11 @@ describe("robustness", () => {
   it("deep nesting is a format error, not a crash", async () => {
     const deep = new Uint8Array(17_000).fill(0x81);
     parseOnlyThrowsOurs(deep);
-    expect((await verifyNitro(deep)).errors.map((e) => e.code)).toEqual(["ERR_EVIDENCE_FORMAT"]);
+    expect((await verifyNitro(deep, ANY_IMAGE)).errors.map((e) => e.code)).toEqual(["ERR_EVIDENCE_FORMAT"]);
     const indefinite = new Uint8Array(17_000).fill(0x9f);
-    expect((await verifyNitro(indefinite)).errors.map((e) => e.code)).toEqual(["ERR_EVIDENCE_FORMAT"]);
+    expect((await verifyNitro(indefinite, ANY_IMAGE)).errors.map((e) => e.code)).toEqual([
+      "ERR_EVIDENCE_FORMAT",
+    ]);
   });
 
   it("huge declared lengths fail fast", async () => {
@@ -140,7 +142,7 @@ describe("robustness", () => {
     ];
     for (const c of claims) {
       const t = performance.now();
-      expect((await verifyNitro(new Uint8Array(c))).errors.map((e) => e.code)).toEqual([
+      expect((await verifyNitro(new Uint8Array(c), ANY_IMAGE)).errors.map((e) => e.code)).toEqual([
         "ERR_EVIDENCE_FORMAT",
       ]);
       expect(performance.now() - t).toBeLessThan(1000);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { toHex } from "../../attestation/bytes.js";
 import { AWS_NITRO_ROOT_G1_DER, parseNitro, verifyNitro } from "../../attestation/nitro/index.js";
-import { readVector, tampered, timestampOf, vectors } from "./helpers.js";
+import { ANY_IMAGE, ownImage, readVector, tampered, timestampOf, vectors } from "./helpers.js";
 
 const HOUR = 3_600_000;
 const codes = (r: { errors: { code: string }[] }) => r.errors.map((e) => e.code);
@@ -12,10 +12,10 @@ describe("real Nitro vectors", () => {
     expect(tampered.length).toBe(4);
   });
 
-  it.each(vectors)("$name verifies at its own timestamp", async (v) => {
+  it.each(vectors)("$name verifies at its own timestamp, pinned to its own PCR0-2", async (v) => {
     const at = timestampOf(v.bytes);
     expect(at.getTime()).toBe(v.provenanceTimestamp);
-    const r = await verifyNitro(v.bytes, { at, allowDebug: true });
+    const r = await verifyNitro(v.bytes, { at, allowDebug: true, ...ownImage(v.bytes) });
     expect(r.errors).toEqual([]);
     expect(r.verified).toBe(true);
     expect(r.simulated).toBe(false);
@@ -30,6 +30,9 @@ describe("real Nitro vectors", () => {
         "certificate validity",
         "document signature",
         "debug mode off",
+        "PCR0",
+        "PCR1",
+        "PCR2",
       ]),
     );
     expect(r.claims.timestamp).toBe(at.toISOString());
@@ -39,13 +42,13 @@ describe("real Nitro vectors", () => {
 
   it.each(vectors)("$name: debug documents refused by default, accepted with allowDebug", async (v) => {
     const at = timestampOf(v.bytes);
-    const r = await verifyNitro(v.bytes, { at });
+    const r = await verifyNitro(v.bytes, { ...ANY_IMAGE, at });
     expect(r.claims.debug).toBe(v.provenanceDebug);
     if (v.provenanceDebug) {
       expect(r.verified).toBe(false);
       expect(codes(r)).toEqual(["ERR_POLICY"]);
       expect(r.checks.find((c) => c.name === "debug mode off")?.ok).toBe(false);
-      expect((await verifyNitro(v.bytes, { at, allowDebug: true })).verified).toBe(true);
+      expect((await verifyNitro(v.bytes, { ...ANY_IMAGE, at, allowDebug: true })).verified).toBe(true);
     } else {
       expect(r.verified).toBe(true);
     }
@@ -60,32 +63,35 @@ describe("real Nitro vectors", () => {
 
   it.each(vectors)("$name fails 4 hours after its timestamp (leaf expired)", async (v) => {
     const at = new Date(timestampOf(v.bytes).getTime() + 4 * HOUR);
-    const r = await verifyNitro(v.bytes, { at, allowDebug: true });
+    const r = await verifyNitro(v.bytes, { ...ANY_IMAGE, at, allowDebug: true });
     expect(r.verified).toBe(false);
     expect(codes(r)).toEqual(["ERR_CERTIFICATE"]);
     expect(r.checks.find((c) => c.name === "certificate validity")?.ok).toBe(false);
   });
 
   it.each(vectors)("$name fails now (default time)", async (v) => {
-    const r = await verifyNitro(v.bytes, { allowDebug: true });
+    const r = await verifyNitro(v.bytes, { ...ANY_IMAGE, allowDebug: true });
     expect(codes(r)).toEqual(["ERR_CERTIFICATE"]);
   });
 
   it("fails before the leaf's notBefore", async () => {
     const v = vectors.find((x) => x.name.startsWith("evervault-2022-10-13"))!;
     const at = new Date(timestampOf(v.bytes).getTime() - 60_000);
-    expect(codes(await verifyNitro(v.bytes, { at }))).toEqual(["ERR_CERTIFICATE"]);
+    expect(codes(await verifyNitro(v.bytes, { ...ANY_IMAGE, at }))).toEqual(["ERR_CERTIFICATE"]);
   });
 
   it("uid2: leaf notBefore 100 ms before the timestamp still verifies", async () => {
     const v = vectors.find((x) => x.name.startsWith("uid2"))!;
-    expect((await verifyNitro(v.bytes, { at: timestampOf(v.bytes), allowDebug: true })).verified).toBe(true);
+    expect(
+      (await verifyNitro(v.bytes, { ...ANY_IMAGE, at: timestampOf(v.bytes), allowDebug: true })).verified,
+    ).toBe(true);
   });
 });
 
 describe("tampered copies", () => {
   const dir = "evervault-2022-10-13-signed-eif";
   const at = timestampOf(readVector(`${dir}/attestation.cbor`));
+  const genuine = readVector(`${dir}/attestation.cbor`);
   const expected: Record<string, string> = {
     "attestation.tampered-pcr.cbor": "ERR_SIGNATURE",
     "attestation.tampered-sig.cbor": "ERR_SIGNATURE",
@@ -94,7 +100,8 @@ describe("tampered copies", () => {
   };
 
   it.each(Object.entries(expected))("%s is refused with %s", async (file, code) => {
-    const r = await verifyNitro(readVector(`${dir}/${file}`), { at });
+    // Pinned to the genuine document's image, as its verifier would be.
+    const r = await verifyNitro(readVector(`${dir}/${file}`), { at, ...ownImage(genuine) });
     expect(r.verified).toBe(false);
     expect(codes(r)).toEqual([code]);
   });
@@ -104,7 +111,10 @@ describe("tampered copies", () => {
   });
 
   it("tampered-pcr fails exactly at the document signature, after the chain passed", async () => {
-    const r = await verifyNitro(readVector(`${dir}/attestation.tampered-pcr.cbor`), { at });
+    const r = await verifyNitro(readVector(`${dir}/attestation.tampered-pcr.cbor`), {
+      at,
+      ...ownImage(genuine),
+    });
     expect(r.checks.map((c) => [c.name, c.ok])).toEqual([
       ["COSE_Sign1 format", true],
       ["payload format", true],
@@ -120,7 +130,7 @@ describe("tampered copies", () => {
     const bytes = readVector(`${dir}/attestation.tampered-forged-chain.cbor`);
     const fakeRoot = parseNitro(bytes).document.cabundle[0]!;
     expect(toHex(fakeRoot)).not.toBe(toHex(AWS_NITRO_ROOT_G1_DER));
-    const r = await verifyNitro(bytes, { at, trustedRoots: [fakeRoot] });
+    const r = await verifyNitro(bytes, { ...ANY_IMAGE, at, trustedRoots: [fakeRoot] });
     expect(r.errors).toEqual([]);
     expect(r.verified).toBe(true);
     expect(r.simulated).toBe(true);
@@ -129,7 +139,7 @@ describe("tampered copies", () => {
   it("tampered-root stays refused even when its self-made root is trusted (signatures break)", async () => {
     const bytes = readVector(`${dir}/attestation.tampered-root.cbor`);
     const fakeRoot = parseNitro(bytes).document.cabundle[0]!;
-    const r = await verifyNitro(bytes, { at, trustedRoots: [fakeRoot] });
+    const r = await verifyNitro(bytes, { ...ANY_IMAGE, at, trustedRoots: [fakeRoot] });
     expect(codes(r)).toEqual(["ERR_SIGNATURE"]);
   });
 });

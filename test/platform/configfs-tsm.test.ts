@@ -88,9 +88,19 @@ describe("configfs-tsm provider against a fake kernel", () => {
     const asked = parseReport(v.report).reportData;
     const ev = await provider.getEvidence(asked, new Uint8Array(16));
     expect(toHex(ev.certificates!.vcek!)).toBe(toHex(v.leaf));
-    const result = await verifyEvidence(
+    // Its REPORTED_TCB microcode (217) is below the shipped Milan minimum (219): refused by default,
+    // naming the component; an operator who accepts that microcode says so explicitly.
+    const byDefault = await verifyEvidence(
       ev,
       { at: v.at, allowAnyMeasurement: true, snp: { maxVmpl: 1 } },
+      asked,
+    );
+    expect(byDefault.errors).toEqual([
+      { code: "ERR_TCB", message: "policy: reported TCB below the minimum: microcode" },
+    ]);
+    const result = await verifyEvidence(
+      ev,
+      { at: v.at, allowAnyMeasurement: true, snp: { maxVmpl: 1, minimumTcb: { snp: 24, ucode: 217 } } },
       asked,
     );
     expect(result.errors).toEqual([]);

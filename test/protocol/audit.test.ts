@@ -33,9 +33,8 @@ async function appendRun(l: AuditLog, i: number) {
         query: "conversions-by-campaign",
         requester: "news",
         paramsDigest: hex(i),
-        resultDigest: hex(i + 1),
+        resultDigests: { news: hex(i + 1) },
         epsilon: 0.5,
-        groupsSuppressed: i % 3,
         ledger: [
           {
             seq: (i + 1) / 4,
@@ -264,9 +263,8 @@ describe("audit log", () => {
       query: "q",
       requester: "news",
       paramsDigest: hex(1),
-      resultDigest: hex(2),
+      resultDigests: { news: hex(2), acme: hex(3) },
       epsilon: 0.25,
-      groupsSuppressed: 0,
     };
     const debit = { seq: 1, prev: GENESIS_HASH, party: "news", query: "q", micros: 250_000, total: 250_000 };
     // One debit per recipient: every recipient learns the answer.
@@ -280,6 +278,8 @@ describe("audit log", () => {
       [debit, { ...second, party: "news" }], // one party charged twice
       [debit, { ...second, seq: 3 }], // debits not consecutive in the ledger
       [{ ...debit, party: "Not A Party" }],
+      [debit], // a recipient not charged
+      [debit, { ...second, party: "bank" }], // a party charged that received nothing
     ];
     for (const ledger of refused) {
       // biome-ignore lint/suspicious/noExplicitAny: malformed on purpose

@@ -114,14 +114,32 @@ describe("simulated SEV-SNP platform", () => {
     expect(debug.errors[0]?.code).toBe("ERR_POLICY");
   });
 
-  it("refuses when no measurement is pinned", async () => {
+  it("refuses when no measurement is pinned (a policy configuration error)", async () => {
     const r = await verifyEvidenceBundle(
       await snpBundle(),
       { nonce, contractDigest },
       { trustedSimRoots: roots },
     );
     expect(r.verified).toBe(false);
-    expect(r.errors[0]?.code).toBe("ERR_POLICY");
+    expect(r.errors[0]?.code).toBe("ERR_POLICY_CONFIG");
+  });
+
+  it("simulated evidence passes the shipped minimum TCB, and a raised one refuses it", async () => {
+    const bundle = await snpBundle();
+    const ok = await verifyEvidenceBundle(bundle, { nonce, contractDigest }, trusting);
+    expect(ok.checks.find((c) => c.name === "minimum TCB")).toEqual({
+      name: "minimum TCB",
+      ok: true,
+      detail: "default (AMD-SB-3019)",
+    });
+    const raised = await verifyEvidenceBundle(
+      bundle,
+      { nonce, contractDigest },
+      { ...trusting, snp: { minimumTcb: { ucode: 255 } } },
+    );
+    expect(raised.errors).toEqual([
+      { code: "ERR_TCB", message: "policy: reported TCB below the minimum: microcode" },
+    ]);
   });
 
   it("binds an enclave with no contract yet to the all-zero digest", async () => {
@@ -167,9 +185,30 @@ describe("simulated Nitro platform", () => {
     const debug = await verifyEvidenceBundle(
       await nitroBundle(zero),
       { nonce, contractDigest },
-      { ...trusting, pcrs: { 0: "00".repeat(48) } },
+      { ...trusting, pcrs: { 0: "00".repeat(48), 1: "00".repeat(48), 2: "00".repeat(48) } },
     );
     expect(debug.verified).toBe(false);
     expect(debug.errors[0]?.code).toBe("ERR_POLICY");
+  });
+
+  it("a policy that does not pin PCR0-2 (e.g. PCR3 only) is a configuration error", async () => {
+    const bundle = await nitroBundle();
+    const partial: Record<number, string>[] = [{ 3: expected.pcrs[0]! }, { 0: expected.pcrs[0]! }, {}];
+    for (const pcrs of partial) {
+      const r = await verifyEvidenceBundle(
+        bundle,
+        { nonce, contractDigest },
+        { trustedSimRoots: roots, pcrs },
+      );
+      expect(r.verified).toBe(false);
+      expect(r.errors[0]?.code).toBe("ERR_POLICY_CONFIG");
+    }
+    // allowAnyMeasurement is the explicit development escape.
+    const any = await verifyEvidenceBundle(
+      bundle,
+      { nonce, contractDigest },
+      { trustedSimRoots: roots, allowAnyMeasurement: true },
+    );
+    expect(any.errors).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it, vi } from "vitest";
 import { bytesEqual, sha256 } from "../../attestation/bytes.js";
+import { PolicyConfigError, PolicyError, TcbError } from "../../attestation/errors.js";
 import { parseCertificate, toDer } from "../../attestation/snp/certs.js";
 import {
   encodeCertTable,
@@ -9,7 +10,15 @@ import {
   GUID_VLEK,
 } from "../../attestation/snp/certtable.js";
 import { unwrapAzureHclReport } from "../../attestation/snp/hcl.js";
-import { clearChainCache, parseReport, verifyReportChain, verifySnp } from "../../attestation/snp/index.js";
+import {
+  checkSnpPolicy,
+  clearChainCache,
+  DEFAULT_MINIMUM_TCB,
+  parseMinimumTcbSpecs,
+  parseReport,
+  verifyReportChain,
+  verifySnp,
+} from "../../attestation/snp/index.js";
 import {
   encodePolicy,
   encodeReport,
@@ -20,11 +29,41 @@ import { encodeTcb, type TcbVersion } from "../../attestation/snp/tcb.js";
 import { makeSimChain, type SimChain } from "./simchain.js";
 import { loadVector, readVectorFile, type SnpVector, VECTOR_NAMES } from "./vectors.js";
 
-/** Per-vector configuration (not weakening): the debug vector and the VMPL-1 AWS guest. */
-const POLICY: Record<string, { allowDebug?: boolean; maxVmpl?: number }> = {
-  "milan-gosevguest-v2-debug": { allowDebug: true },
-  "milan-aws-vlek-v3": { maxVmpl: 1 },
+/**
+ * What the shipped minimum TCB (AMD-SB-3019 levels) makes of each real report: null = accepted,
+ * else the components named in the refusal (the reports from before the fix, and the AWS VLEK
+ * report whose REPORTED_TCB microcode is 217 < 219).
+ */
+const TCB_BY_DEFAULT: Record<string, string | null> = {
+  "genoa-oak-v2-2024": "snp, microcode",
+  "genoa-oak-v5": null,
+  "milan-aws-vlek-v3": "microcode",
+  "milan-azure-v3": null,
+  "milan-constellation-v2-idblock": "snp, microcode",
+  "milan-gosevguest-v2-debug": "snp, microcode",
+  "milan-oak-v3": null,
+  "milan-virtee-v2": "snp, microcode",
+  "turin-oak-v5": null,
 };
+
+/** Explicitly accepting an older TCB, for tests about the chain and signature rather than the TCB. */
+const ANY_TCB = { minimumTcb: "none" } as const;
+
+/**
+ * Per-vector configuration for tests of the chain and signature: the debug vector, the VMPL-1
+ * AWS guest, and (explicitly) the older TCB of the reports the default minimum refuses.
+ */
+const POLICY: Record<string, { allowDebug?: boolean; maxVmpl?: number; minimumTcb?: "none" }> =
+  Object.fromEntries(
+    VECTOR_NAMES.map((name) => [
+      name,
+      {
+        ...(name === "milan-gosevguest-v2-debug" ? { allowDebug: true } : {}),
+        ...(name === "milan-aws-vlek-v3" ? { maxVmpl: 1 } : {}),
+        ...(TCB_BY_DEFAULT[name] ? ANY_TCB : {}),
+      },
+    ]),
+  );
 
 const evidence = (v: SnpVector, report = v.report) => ({ report, vcek: v.leaf, ask: v.ask, ark: v.ark });
 const productOf = (name: string): string => name[0]!.toUpperCase() + name.slice(1, name.indexOf("-"));
@@ -62,6 +101,10 @@ describe("every real report verifies", () => {
     });
   }
 
+  it("covers every vector in the TCB table", () => {
+    expect(Object.keys(TCB_BY_DEFAULT).sort()).toEqual([...VECTOR_NAMES].sort());
+  });
+
   it("turin claims carry the 16-hex-character chip id and Turin TCB", async () => {
     const v = loadVector("turin-oak-v5");
     const res = await verifySnp(evidence(v), { at: v.at });
@@ -80,20 +123,95 @@ describe("every real report verifies", () => {
   });
 });
 
+describe("minimum TCB on real reports (shipped defaults)", () => {
+  for (const name of VECTOR_NAMES) {
+    const low = TCB_BY_DEFAULT[name];
+    it(`${name}: ${low ? `refused by default (below: ${low})` : "accepted by default"}`, async () => {
+      const v = loadVector(name);
+      const { minimumTcb: _, ...rest } = POLICY[name]!;
+      const res = await verifySnp(evidence(v), { at: v.at, ...rest });
+      const tcbCheck = res.checks.find((c) => c.name === "minimum TCB");
+      // Every verify-layer step passed: only the policy decides.
+      expect(res.checks.find((c) => c.name === "report signature")?.ok).toBe(true);
+      if (low === null) {
+        expect(res.errors).toEqual([]);
+        expect(tcbCheck).toEqual({ name: "minimum TCB", ok: true, detail: "default (AMD-SB-3019)" });
+      } else {
+        expect(res.verified).toBe(false);
+        expect(res.errors).toEqual([
+          { code: "ERR_TCB", message: `policy: reported TCB below the minimum: ${low}` },
+        ]);
+        expect(tcbCheck).toEqual({ name: "minimum TCB", ok: false, detail: `below: ${low}` });
+      }
+    });
+  }
+
+  it("the refusal is a TcbError (a PolicyError) from checkSnpPolicy", async () => {
+    const v = loadVector("genoa-oak-v2-2024");
+    const r = parseReport(v.report);
+    await expect(checkSnpPolicy(r, "Genoa")).rejects.toBeInstanceOf(TcbError);
+    await expect(checkSnpPolicy(r, "Genoa")).rejects.toBeInstanceOf(PolicyError);
+    await expect(checkSnpPolicy(r, "Genoa", { minimumTcb: "none" })).resolves.toBeUndefined();
+    // The same chip at its later TCB (genoa-oak-v5) passes the same default.
+    await expect(
+      checkSnpPolicy(parseReport(loadVector("genoa-oak-v5").report), "Genoa"),
+    ).resolves.toBeUndefined();
+  });
+
+  it("defaults per product, overridable per product and per component", async () => {
+    expect(DEFAULT_MINIMUM_TCB.Milan).toEqual({ bl: 0, tee: 0, snp: 24, ucode: 219 });
+    expect(DEFAULT_MINIMUM_TCB.Genoa).toEqual({ bl: 0, tee: 0, snp: 23, ucode: 84 });
+    expect(DEFAULT_MINIMUM_TCB.Turin).toEqual({ fmc: 0, bl: 0, tee: 0, snp: 0, ucode: 71 });
+    const oak = loadVector("milan-oak-v3"); // bl 4, tee 0, snp 24, ucode 219
+    const ok = async (o: object) => (await verifySnp(evidence(oak), { at: oak.at, ...o })).errors;
+    expect(await ok({ minimumTcbByProduct: { Milan: { ucode: 220 } } })).toEqual([
+      { code: "ERR_TCB", message: "policy: reported TCB below the minimum: microcode" },
+    ]);
+    expect(await ok({ minimumTcbByProduct: { Genoa: { ucode: 250 } } })).toEqual([]);
+    expect(
+      await ok({ minimumTcbByProduct: { Milan: parseMinimumTcbSpecs(["bootloader=5,tee=1"]).Milan } }),
+    ).toEqual([{ code: "ERR_TCB", message: "policy: reported TCB below the minimum: bootloader, tee" }]);
+    // minimumTcb (every product) wins over the per-product map.
+    expect(await ok({ minimumTcb: { snp: 1 }, minimumTcbByProduct: { Milan: { ucode: 255 } } })).toEqual([]);
+    const turin = loadVector("turin-oak-v5"); // fmc 0, bl 1, tee 0, snp 2, ucode 71
+    const res = await verifySnp(evidence(turin), { at: turin.at, minimumTcb: { fmc: 1, snp: 3 } });
+    expect(res.errors).toEqual([
+      { code: "ERR_TCB", message: "policy: reported TCB below the minimum: fmc, snp" },
+    ]);
+  });
+
+  it("malformed minimums are a configuration error, thrown before verification", async () => {
+    const v = loadVector("milan-oak-v3");
+    for (const bad of [
+      { minimumTcb: { ucode: 256 } },
+      { minimumTcb: { ucode: -1 } },
+      { minimumTcb: { x: 1 } },
+    ]) {
+      await expect(verifySnp(evidence(v), { at: v.at, ...(bad as object) })).rejects.toThrow(
+        PolicyConfigError,
+      );
+    }
+    await expect(
+      verifySnp(evidence(v), { at: v.at, minimumTcbByProduct: { Rome: {} } as never }),
+    ).rejects.toMatchObject({ code: "ERR_POLICY_CONFIG" });
+  });
+});
+
 describe("policy on real reports", () => {
-  it("milan-gosevguest-v2-debug: refused by default, accepted with allowDebug", async () => {
+  it("milan-gosevguest-v2-debug: refused by default (debug, and its old TCB), accepted with allowDebug", async () => {
     const v = loadVector("milan-gosevguest-v2-debug");
     const res = await verifySnp(evidence(v), { at: v.at });
     expect(res.verified).toBe(false);
-    expect(codes(res)).toEqual(["ERR_POLICY"]);
+    expect(codes(res)).toEqual(["ERR_POLICY", "ERR_TCB"]);
     expect(failedCheck(res)).toBe("debug disabled");
     expect(res.checks.find((c) => c.name === "report signature")?.ok).toBe(true);
-    expect((await verifySnp(evidence(v), { at: v.at, allowDebug: true })).verified).toBe(true);
+    expect((await verifySnp(evidence(v), { at: v.at, ...ANY_TCB })).verified).toBe(false);
+    expect((await verifySnp(evidence(v), { at: v.at, allowDebug: true, ...ANY_TCB })).verified).toBe(true);
   });
 
   it("milan-aws-vlek-v3 (VMPL 1) is refused by the default maxVmpl 0", async () => {
     const v = loadVector("milan-aws-vlek-v3");
-    const res = await verifySnp(evidence(v), { at: v.at });
+    const res = await verifySnp(evidence(v), { at: v.at, ...ANY_TCB });
     expect(codes(res)).toEqual(["ERR_POLICY"]);
     expect(failedCheck(res)).toBe("vmpl");
   });
@@ -101,7 +219,7 @@ describe("policy on real reports", () => {
   it("measurement, report data, host data, minimum TCB and guest SVN", async () => {
     const v = loadVector("milan-virtee-v2");
     const r = parseReport(v.report);
-    const ok = async (o: object) => (await verifySnp(evidence(v), { at: v.at, ...o })).verified;
+    const ok = async (o: object) => (await verifySnp(evidence(v), { at: v.at, ...ANY_TCB, ...o })).verified;
     const other = r.measurement.slice();
     other[0]! ^= 1;
     expect(await ok({ measurements: [other, r.measurement] })).toBe(true);
@@ -134,7 +252,9 @@ describe("policy on real reports", () => {
     const runtime = readVectorFile(v.name, "runtime_data.bin");
     const digest = await sha256(runtime);
     const binding = async (rd: Uint8Array) => bytesEqual(rd.subarray(0, 32), digest);
-    expect((await verifySnp(evidence(v), { at: v.at, reportDataBinding: binding })).verified).toBe(true);
+    expect(
+      (await verifySnp(evidence(v), { at: v.at, ...ANY_TCB, reportDataBinding: binding })).verified,
+    ).toBe(true);
     const res = await verifySnp(evidence(v), { at: v.at, reportDataBinding: () => false });
     expect(failedCheck(res)).toBe("report data binding");
   });
@@ -252,12 +372,14 @@ describe("extended-report certificate table", () => {
       { guid: GUID_ASK, data: toDer(v.ask) },
       { guid: GUID_ARK, data: toDer(v.ark) },
     ]);
-    expect((await verifySnp({ report: v.report, certTable }, { at: v.at })).verified).toBe(true);
+    expect((await verifySnp({ report: v.report, certTable }, { at: v.at, ...ANY_TCB })).verified).toBe(true);
   });
   it("takes a VLEK from the table", async () => {
     const v = loadVector("milan-aws-vlek-v3");
     const certTable = encodeCertTable([{ guid: GUID_VLEK, data: v.leaf }]);
-    expect((await verifySnp({ report: v.report, certTable }, { at: v.at, maxVmpl: 1 })).verified).toBe(true);
+    expect(
+      (await verifySnp({ report: v.report, certTable }, { at: v.at, maxVmpl: 1, ...ANY_TCB })).verified,
+    ).toBe(true);
   });
   function virtee() {
     return loadVector("milan-virtee-v2");
@@ -265,7 +387,7 @@ describe("extended-report certificate table", () => {
 });
 
 describe("roots that are not pinned", () => {
-  const tcb: TcbVersion = { bl: 3, tee: 0, snp: 8, ucode: 115 };
+  const tcb: TcbVersion = { bl: 4, tee: 0, snp: 24, ucode: 219 };
   const hwId = new Uint8Array(64).map((_, i) => i + 1);
   let sim: SimChain;
   let evil: SimChain;
@@ -346,7 +468,7 @@ describe("roots that are not pinned", () => {
 
   it("TCB and chip id must match the certificate; MASK_CHIP_KEY skips the chip id", async () => {
     const badTcb = await verifySnp(
-      await simEvidence({ reportedTcb: encodeTcb({ ...tcb, ucode: 116 }, "Milan") }),
+      await simEvidence({ reportedTcb: encodeTcb({ ...tcb, ucode: 220 }, "Milan") }),
       {
         trustedArks: [sim.ark],
       },

@@ -59,7 +59,7 @@ describe("aggregation rule", () => {
     ],
     [
       "a dimension expression and HAVING on a count",
-      `SELECT date_trunc('week', p.purchase_ts) AS x, avg(p.amount) AS total FROM ${P} p GROUP BY date_trunc('week', p.purchase_ts) HAVING count(*) > 100`,
+      `SELECT date_trunc('week', p.purchase_ts) AS x, avg(p.amount) AS total FROM ${P} p GROUP BY date_trunc('week', p.purchase_ts) HAVING count(DISTINCT p.user_id) > 100`,
     ],
     [
       "IN and BETWEEN with parameters",
@@ -311,6 +311,32 @@ describe("aggregation rule", () => {
     ["COPY", `COPY ${P} TO '/tmp/x.csv'`, /single SELECT/],
     ["ATTACH", "ATTACH '/tmp/x.db'", /single SELECT/],
     ["PRAGMA", "PRAGMA threads=4", /single SELECT/],
+    // Whether a row appears may hinge only on its number of people, and nothing may fail on a count.
+    [
+      "HAVING on a sum",
+      `SELECT p.category AS segment, count(*) AS n FROM ${P} p GROUP BY p.category HAVING sum(p.amount) > 60000`,
+      /HAVING may only compare count\(DISTINCT/,
+    ],
+    [
+      "HAVING on a row count",
+      `SELECT p.category AS segment, count(*) AS n FROM ${P} p GROUP BY p.category HAVING count(*) >= 37`,
+      /HAVING may only compare count\(DISTINCT/,
+    ],
+    [
+      "an integer cast of an aggregate",
+      `SELECT p.category AS segment, 2147483647 * CAST(count(*) AS INTEGER) AS n FROM ${P} p GROUP BY p.category`,
+      /casts of aggregates may only be to DOUBLE/,
+    ],
+    [
+      "an integer constant beyond 2^53",
+      `SELECT p.category AS segment, count(*) + 9007199254740993 AS n FROM ${P} p GROUP BY p.category`,
+      /beyond ±2\^53/,
+    ],
+    [
+      "the hidden-column prefix as an output name",
+      `SELECT count(*) AS __cleanroom_k0 FROM ${P} p`,
+      /reserved prefix|allowedColumns/,
+    ],
     ["two statements", `SELECT count(*) AS n FROM ${P} p; SELECT count(*) AS n FROM ${P} p`, /exactly one/],
     ["unparseable SQL", `SELEC count(*) FROM ${P}`, /single SELECT/],
   ];

@@ -89,6 +89,14 @@ describe("differencing guard", () => {
     ).toEqual([true, false]);
   });
 
+  it("releases nothing more of a query whose history an earlier instance held", () => {
+    const guard = new DifferencingGuard();
+    const set = BigUint64Array.from({ length: 100 }, (_, i) => BigInt(i));
+    guard.lost("q");
+    expect(guard.release("q", [[set]], 10)).toEqual([false]);
+    expect(guard.release("other", [[set]], 10)).toEqual([true]);
+  });
+
   it("fails closed when a query's history would exceed its memory bound", () => {
     const guard = new DifferencingGuard(150);
     const set = (from: number) => BigUint64Array.from({ length: 100 }, (_, i) => BigInt(from + i));

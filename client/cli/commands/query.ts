@@ -26,7 +26,7 @@ function parseParams(list: string[]): Record<string, string> {
 export function registerQueryCommand(program: Command): void {
   const cmd = program
     .command("query")
-    .description("run an approved query; the result is decrypted and checked against the signed digest")
+    .description("run an approved query; the result is checked against the signed digest and decrypted")
     .argument("<query-id>")
     .option("--param <name=value>", "query parameter (repeatable)", collect, [])
     .option("--format <format>", "csv | json", "csv")
@@ -38,9 +38,12 @@ export function registerQueryCommand(program: Command): void {
       const params = client.typedParams(queryId, parseParams(f.param));
       const r = await query(client, { queryId, params, format: f.format });
       const b = r.response;
-      process.stderr.write(
-        `query ${b.queryId}: ${b.rows} rows, ${b.groupsSuppressed} groups suppressed, epsilon ${b.epsilon}, audit head ${b.head.seq}\n`,
-      );
+      // The counts come from this party's encrypted receipt: the host never sees them.
+      const counts =
+        r.receipt.rows !== undefined
+          ? `${r.receipt.rows} rows, ${r.receipt.groupsSuppressed} groups suppressed, `
+          : "";
+      process.stderr.write(`query ${b.queryId}: ${counts}epsilon ${b.epsilon}, audit head ${b.head.seq}\n`);
       if (!r.data) process.stderr.write("this party is not a recipient of the result\n");
       else if (f.out) await writeFile(f.out, r.data, { mode: 0o600 });
       else process.stdout.write(r.data);

@@ -9,7 +9,7 @@ import { fromHex } from "../../../attestation/bytes.js";
 import { UsageError } from "../../../attestation/errors.js";
 import { detectPlatform, type EvidencePolicy, verifyEvidence } from "../../../attestation/evidence.js";
 import type { Platform } from "../../../attestation/result.js";
-import { findVcek } from "../../../attestation/snp/endorsement.js";
+import { fetchCrlForReport, findVcek } from "../../../attestation/snp/endorsement.js";
 import { directoryVcekCache } from "../../../attestation/snp/vcek-cache-node.js";
 import { addPolicyOptions, evidencePolicy, type PolicyFlags, run } from "../options.js";
 import { printVerification } from "../output.js";
@@ -54,32 +54,37 @@ export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
   const maxVmpl = f.maxVmpl === undefined ? undefined : Number(f.maxVmpl);
   if (maxVmpl !== undefined && !(Number.isInteger(maxVmpl) && maxVmpl >= 0 && maxVmpl <= 3))
     throw new UsageError("--max-vmpl must be 0..3");
+  const base = await evidencePolicy({
+    ...f,
+    // Without an expected image this command still checks the hardware chain and policy bits
+    // (minimum TCB included), and prints the measurement for the operator to compare.
+    allowAnyMeasurement:
+      f.allowAnyMeasurement || (!f.measurement.length && !f.pcr.length && f.signingCert === undefined),
+  });
+  const lookup = {
+    ...(f.vcekCache ? { cache: directoryVcekCache(f.vcekCache) } : {}),
+    ...(f.kds ? { fetch: (url: string) => fetch(url) } : {}),
+    ...(f.product ? { product: f.product } : {}),
+  };
+  // The KDS path fetches AMD's CRL for the chain along with (or instead of) the VCEK.
+  const kdsCrl = platform === "sev-snp" && f.kds ? [await fetchCrlForReport(bytes, lookup)] : [];
+  const crls = [...(base.snp?.crls ?? []), ...kdsCrl];
+  const snp = {
+    ...base.snp,
+    ...(crls.length ? { crls } : {}),
+    ...(maxVmpl !== undefined ? { maxVmpl } : {}),
+    ...(f.product ? { product: f.product } : {}),
+  };
   const policy: EvidencePolicy = {
-    ...(await evidencePolicy({
-      ...f,
-      // Without an expected image this command still checks the hardware chain and policy bits,
-      // and prints the measurement for the operator to compare.
-      allowAnyMeasurement: f.allowAnyMeasurement || (!f.measurement.length && !f.pcr.length),
-    })),
+    ...base,
     ...(at ? { at } : {}),
     ...(f.allowDebug ? { allowDebug: true } : {}),
-    ...(maxVmpl !== undefined || f.product
-      ? {
-          snp: {
-            ...(maxVmpl !== undefined ? { maxVmpl } : {}),
-            ...(f.product ? { product: f.product } : {}),
-          },
-        }
-      : {}),
+    ...(Object.keys(snp).length ? { snp } : {}),
   };
   const vcek =
     f.vcek || f.certTable || platform !== "sev-snp" || !(f.vcekCache || f.kds)
       ? read(f.vcek)
-      : await findVcek(bytes, {
-          ...(f.vcekCache ? { cache: directoryVcekCache(f.vcekCache) } : {}),
-          ...(f.kds ? { fetch: (url: string) => fetch(url) } : {}),
-          ...(f.product ? { product: f.product } : {}),
-        });
+      : await findVcek(bytes, lookup);
   const certificates = {
     ...(vcek ? { vcek } : {}),
     ...(f.ask ? { ask: read(f.ask)! } : {}),
@@ -109,7 +114,7 @@ export function registerVerifyCommand(program: Command): void {
     .option("--allow-debug", "accept a debug guest/enclave (its memory is readable by the host)")
     .option("--product <name>", "Milan | Genoa | Turin (needed for version 2 reports without --vcek)")
     .option("--vcek-cache <dir>", "look the VCEK up in (and save fetched ones to) this directory")
-    .option("--kds", "fetch a missing VCEK from AMD's KDS (network; off by default)")
+    .option("--kds", "fetch a missing VCEK and the chain's CRL from AMD's KDS (network; off by default)")
     .option("--json", "print JSON");
   addPolicyOptions(cmd).action((file: string, flags: VerifyFlags) =>
     run(async () => {
