@@ -4,7 +4,7 @@
  * under a DP policy (enclave/dp), and the result serialised and age-encrypted to each recipient
  * named by the contract, separately. What the host may see is only what it cannot invert
  * (protocol/audit/query-run.ts): digests of ciphertexts, a keyed parameter digest, and receipts
- * (the key and the counts) encrypted to the parties. The answer is held until a whole number of
+ * (the key and the released row count) encrypted to the parties. The answer is held until a whole number of
  * release quanta after the run started, so its timing says little about the data.
  */
 import { setTimeout as sleep } from "node:timers/promises";
@@ -27,7 +27,7 @@ import { cryptoRng, type Rng } from "./dp/random.js";
 import { DatasetNotLoadedError, MaxRunsError, NotPermittedError } from "./errors.js";
 import { DifferencingGuard } from "./sql/differencing.js";
 import type { SqlEngine } from "./sql/engine.js";
-import { QueryCheckError, QueryTimeoutError } from "./sql/errors.js";
+import { QueryCheckError, QueryTimeoutError, ResultTooLargeError } from "./sql/errors.js";
 import { canonicalRows } from "./sql/policy.js";
 import { type QueryResult, resultToCsv, resultToJson, runApprovedQuery } from "./sql/run.js";
 
@@ -45,8 +45,8 @@ export interface QueryOutcome {
   /** Party id → base64 age ciphertext of the result, one per contract recipient. */
   results: Record<string, string>;
   /**
-   * Party id → base64 age ciphertext of its receipt (the parameter key; the counts for a
-   * recipient), one per recipient and one for the requester.
+   * Party id → base64 age ciphertext of its receipt (the parameter key; the released row count
+   * for a recipient), one per recipient and one for the requester.
    */
   receipts: Record<string, string>;
 }
@@ -67,11 +67,17 @@ export function releaseTime(started: number, done: number, quantumMs: number): n
   return started + quanta * quantumMs;
 }
 
-/** The released form of a DP run: noised, thresholded on noisy counts, hidden columns dropped. */
-function noised(result: QueryResult, rng: Rng): QueryResult {
+/**
+ * The released form of a DP run: noised, thresholded on noisy counts (or laid over the declared
+ * public domain), hidden columns dropped, in canonical order. The released-row cap `maxRows` counts
+ * these rows only: a group the noisy threshold drops never decides whether the run fails (before
+ * noise, enclave/sql/run.ts only bounds the rows at a multiple of the cap).
+ */
+export function noised(result: QueryResult, rng: Rng, maxRows: number): QueryResult {
   const { spec, hiddenColumns } = result.dp!;
   const out = applyDp({ columns: [...result.columns, ...hiddenColumns], rows: result.rows }, spec, rng);
-  return { columns: out.columns, rows: canonicalRows(out.rows as QueryResult["rows"]), groupsSuppressed: 0 };
+  if (out.rows.length > maxRows) throw new ResultTooLargeError("query result exceeds the row cap");
+  return { columns: out.columns, rows: canonicalRows(out.rows as QueryResult["rows"]) };
 }
 
 export class QueryRunner {
@@ -102,7 +108,12 @@ export class QueryRunner {
   ) {
     this.#rng = options.rng ?? cryptoRng();
     this.#quantumMs = options.releaseQuantumMs ?? 0;
-    for (const e of priorRuns) this.#runs.set(e.data.query, (this.#runs.get(e.data.query) ?? 0) + 1);
+    for (const e of priorRuns) {
+      this.#runs.set(e.data.query, (this.#runs.get(e.data.query) ?? 0) + 1);
+      // An earlier instance released rows of this query; their people are not known here, so the
+      // guard releases nothing more of it rather than forget what was released.
+      this.#guard.lost(e.data.query);
+    }
     this.#privacy = PrivacyLedger.replay(priorRuns.flatMap((e) => e.data.ledger ?? []));
     const budgets = active.contract.queries.flatMap((q) => (q.policy.dp ? [q.policy.dp.budget] : []));
     this.#budget = budgets.length ? Math.min(...budgets) : 0;
@@ -193,7 +204,16 @@ export class QueryRunner {
       if (e instanceof QueryTimeoutError) this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
       throw e;
     });
-    const result = exact.dp ? noised(exact, this.#rng) : exact;
+    let result = exact;
+    if (exact.dp) {
+      try {
+        result = noised(exact, this.#rng, this.engine.maxResultRows);
+      } catch (e) {
+        // Whether the noisy rows cross the cap is random: like a timeout, the run still counts.
+        if (e instanceof ResultTooLargeError) this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
+        throw e;
+      }
+    }
     const text = body.resultFormat === "csv" ? resultToCsv(result) : resultToJson(result);
     const bytes = new TextEncoder().encode(text);
     const paramsKey = newParamsKey();
@@ -218,8 +238,9 @@ export class QueryRunner {
         party,
         format: body.resultFormat,
         paramsKey,
-        // A requester that is not a recipient learns nothing about the answer.
-        ...(isRecipient ? { rows: result.rows.length, groupsSuppressed: result.groupsSuppressed } : {}),
+        // A requester that is not a recipient learns nothing about the answer. A recipient learns
+        // the released row count (which its result shows anyway), never how many were held back.
+        ...(isRecipient ? { rows: result.rows.length } : {}),
       };
       receipts[party] = Buffer.from(await encryptBytes(encodeReceipt(receipt), [recipient])).toString(
         "base64",

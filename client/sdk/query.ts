@@ -38,8 +38,8 @@ export interface QueryResult {
   id: string;
   response: QueryResponseBody;
   /**
-   * This party's receipt: the run's parameter key, and for a recipient the released `rows` and
-   * the `groupsSuppressed` (never in the clear anywhere the host can see).
+   * This party's receipt: the run's parameter key, and for a recipient the released `rows`
+   * (never in the clear anywhere the host can see). No party learns how many groups were held back.
    */
   receipt: QueryReceipt;
   /** The age file this party received (it hashes to `response.resultDigests[party]`). */

@@ -64,8 +64,6 @@ export interface DpSpec {
 export interface DpResult<C extends DpInputColumn> {
   columns: C[];
   rows: Cell[][];
-  /** Passed through from the input unchanged (see docs/DIFFERENTIAL-PRIVACY.md before releasing it). */
-  groupsSuppressed: number;
   /** Epsilon the ledger must charge for this run (micro-epsilon, rounded up) and as a number. */
   epsilonMicros: number;
   epsilon: number;
@@ -239,7 +237,7 @@ interface Noised {
 }
 
 export function applyDp<C extends DpInputColumn>(
-  result: { columns: C[]; rows: readonly (readonly Cell[])[]; groupsSuppressed?: number },
+  result: { columns: C[]; rows: readonly (readonly Cell[])[] },
   spec: DpSpec,
   rng: Rng,
 ): DpResult<C> {
@@ -324,7 +322,6 @@ export function applyDp<C extends DpInputColumn>(
   return {
     columns: result.columns.filter((_, i) => !hidden.has(i)),
     rows: rows.map((r) => r.filter((_, i) => !hidden.has(i))),
-    groupsSuppressed: result.groupsSuppressed ?? 0,
     epsilonMicros,
     epsilon: epsilonMicros / 1e6,
     delta,

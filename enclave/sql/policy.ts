@@ -333,15 +333,16 @@ export function canonicalRows<R extends readonly Json[]>(rows: R[]): R[] {
  * Applies the plan's policy to raw rows (for the hidden columns) and their JSON rendering: the k
  * rule, then (when the plan is guarded) the differencing guard over the rows that passed, in
  * canonical order. Under DP every row passes with its hidden cells: the k rule is applied to
- * noisy counts by enclave/dp.
+ * noisy counts by enclave/dp. Returns the released rows only: how many were held back is not
+ * counted (a count of suppressed groups would tell whether anyone matched, however few).
  */
 export function applyOutputPolicy(
   plan: QueryPlan,
   raw: readonly (readonly unknown[])[],
   json: readonly (readonly Json[])[],
   guard?: DifferencingGuard,
-): { rows: Json[][]; groupsSuppressed: number } {
-  if (plan.dp) return { rows: json.map((r) => [...r]), groupsSuppressed: 0 };
+): Json[][] {
+  if (plan.dp) return json.map((r) => [...r]);
   const visible = plan.columns.length;
   const counts = plan.counts;
   const { query } = plan.checked;
@@ -363,6 +364,5 @@ export function applyOutputPolicy(
           k,
         )
       : passed.map(() => true);
-  const rows = passed.filter((_, i) => released[i]).map((p) => p.row);
-  return { rows, groupsSuppressed: raw.length - rows.length };
+  return passed.filter((_, i) => released[i]).map((p) => p.row);
 }

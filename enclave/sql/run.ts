@@ -15,7 +15,6 @@ import { applyOutputPolicy, type OutputColumn, planQuery, type QueryPlan } from 
 export interface QueryResult {
   columns: OutputColumn[];
   rows: Json[][];
-  groupsSuppressed: number;
   /**
    * DP policies only: rows are exact, unsuppressed and end with the hidden columns; they may leave
    * only through enclave/dp's applyDp with this spec (the serialisers below refuse them).
@@ -82,7 +81,6 @@ async function execute(
   const suppressedAll: QueryResult = {
     columns: plan.columns,
     rows: [],
-    groupsSuppressed: 0,
     ...(plan.dp ? { dp: plan.dp } : {}),
   };
   try {
@@ -93,8 +91,8 @@ async function execute(
     const bound = plan.dp ? engine.maxResultRows * DP_ROWS_PER_RESULT_ROW : engine.maxResultRows;
     const reader = await plan.statement.streamAndReadUntil(bound + 1);
     if (reader.currentRowCount > bound) throw new ResultTooLargeError("query result exceeds the row cap");
-    const { rows, groupsSuppressed } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson(), guard);
-    return { columns: plan.columns, rows, groupsSuppressed, ...(plan.dp ? { dp: plan.dp } : {}) };
+    const rows = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson(), guard);
+    return { columns: plan.columns, rows, ...(plan.dp ? { dp: plan.dp } : {}) };
   } catch (e) {
     if (isCleanroomError(e)) throw e;
     if (timedOut) throw new QueryTimeoutError("query exceeded its time limit", { cause: e });
@@ -145,12 +143,14 @@ export function resultToCsv(result: QueryResult): string {
   return `${lines.map((cells) => cells.join(",")).join("\n")}\n`;
 }
 
-/** JSON with a fixed key order; same result, same bytes. */
+/**
+ * JSON with a fixed key order; same result, same bytes. Columns and released rows only: how many
+ * groups were held back is counted nowhere a party or the host can see.
+ */
 export function resultToJson(result: QueryResult): string {
   releasable(result);
   return JSON.stringify({
     columns: result.columns.map((c) => ({ name: c.name, type: c.type })),
     rows: result.rows,
-    groupsSuppressed: result.groupsSuppressed,
   });
 }

@@ -8,7 +8,9 @@
  *   a fresh random file key, so no guess of the plaintext reproduces it;
  * - the parameters are digested as HMAC-SHA256 under a fresh 32-byte key per run
  *   (`paramsDigest`), which only the requester and the recipients receive, in their receipt;
- * - data-dependent counts (released rows, groups under k) travel only inside the receipts.
+ * - the released row count travels only inside the recipients' receipts; how many groups a run
+ *   held back (under k, or by the differencing guard) is counted nowhere: it would tell whether
+ *   anyone matched, however few.
  *
  * A receipt is a small JSON document age-encrypted to one party, padded to a fixed length so its
  * ciphertext has the same size whatever it holds. Browser-safe (WebCrypto only).
@@ -25,7 +27,7 @@ export const PARAMS_KEY_BYTES = 32;
 /** At most one entry per party of a contract (32), with room to spare. */
 export const MAX_RUN_PARTIES = 64;
 
-/** What one party of a run learns privately; `rows` and `groupsSuppressed` only if it is a recipient. */
+/** What one party of a run learns privately; `rows` only if it is a recipient. */
 export interface QueryReceipt {
   version: 1;
   query: string;
@@ -35,10 +37,8 @@ export interface QueryReceipt {
   format: "csv" | "json";
   /** 64 hex: the key of this run's `paramsDigest`. */
   paramsKey: string;
-  /** Rows released in this party's result. */
+  /** Rows released in this party's result (which the result itself shows). */
   rows?: number;
-  /** Groups held back (under k, or by the differencing guard); 0 under DP, where it is not released. */
-  groupsSuppressed?: number;
 }
 
 const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -87,11 +87,7 @@ export function parseReceipt(bytes: Uint8Array): QueryReceipt | undefined {
 export function isReceipt(v: unknown): v is QueryReceipt {
   return (
     isPlainObject(v) &&
-    !keysProblem(
-      v,
-      ["version", "query", "requester", "party", "format", "paramsKey"],
-      ["rows", "groupsSuppressed"],
-    ) &&
+    !keysProblem(v, ["version", "query", "requester", "party", "format", "paramsKey"], ["rows"]) &&
     v.version === 1 &&
     typeof v.query === "string" &&
     PARTY_ID.test(v.query) &&
@@ -102,9 +98,7 @@ export function isReceipt(v: unknown): v is QueryReceipt {
     (v.format === "csv" || v.format === "json") &&
     typeof v.paramsKey === "string" &&
     HEX64.test(v.paramsKey) &&
-    // The counts come together (a recipient's receipt) or not at all.
-    (v.rows === undefined) === (v.groupsSuppressed === undefined) &&
-    (v.rows === undefined || (count(v.rows) && count(v.groupsSuppressed)))
+    (v.rows === undefined || count(v.rows))
   );
 }
 

@@ -42,8 +42,8 @@ export interface EnclaveRun {
   totalS: number;
   rowsLoaded: number;
   peakRssDeltaMB: number;
+  /** The released rows, as the advertiser decrypted them. */
   rows: unknown[][];
-  groupsSuppressed: number;
 }
 
 export interface PlainRun {
@@ -51,6 +51,11 @@ export interface PlainRun {
   queryS: number;
   totalS: number;
   rows: unknown[][];
+  /**
+   * The rows of `rows` whose group has at least k people in every table the query reads, computed
+   * in plain SQL after the timed query (not timed): what the k rule should let through.
+   */
+  atLeastK: unknown[][];
 }
 
 export interface TaxResult {
@@ -58,12 +63,15 @@ export interface TaxResult {
   rows: Record<DataFile["which"], number>;
   csvMB: number;
   enclave: Omit<EnclaveRun, "rows">;
-  plain: Omit<PlainRun, "rows">;
+  plain: Omit<PlainRun, "rows" | "atLeastK">;
   /** Enclave total / plain total (decrypt + load + query). */
   ratio: number;
   /** The same, with the partners' encryption added to the clean-room side. */
   ratioWithEncrypt: number;
-  /** Whether the decrypted clean-room answer equals plain DuckDB's on every unsuppressed group. */
+  /**
+   * Whether the decrypted clean-room answer is exactly plain DuckDB's rows of at least k people in
+   * every table (same rows, same values, none missing, none extra).
+   */
   resultsMatch: boolean;
 }
 
@@ -72,6 +80,31 @@ function query(): ApprovedQuery {
 }
 
 const sqlText = (s: string) => `'${s.replaceAll("'", "''")}'`;
+
+/**
+ * The k rule for QUERY_ID, written independently of the enclave's rewrite: per segment, the
+ * distinct people of each table the query reads (its aggregates read identity columns only, so
+ * these are all the rule's counts, docs/QUERY-RULES.md "Output policy"). Under the LEFT JOIN the
+ * purchases side counts matched people only, so a segment with fewer than k customers is held
+ * back. The plain answer's rows are kept where every count is at least k.
+ */
+function atLeastKSql(q: ApprovedQuery): string {
+  if (q.id !== "audience-overlap" || q.policy.kind !== "aggregation") {
+    throw new Error(`bench: no plain k rule written for ${q.id}`);
+  }
+  const k = q.policy.minDistinctIdentities;
+  return `WITH answer AS (${q.sql}),
+people AS (
+  SELECT e.segment AS segment,
+         count(DISTINCT e.user_id) AS exposures_people,
+         count(DISTINCT p.user_id) AS purchases_people
+  FROM publisher_exposures e
+  LEFT JOIN advertiser_purchases p ON p.user_id = e.user_id
+  GROUP BY e.segment
+)
+SELECT answer.* FROM answer JOIN people ON answer.segment IS NOT DISTINCT FROM people.segment
+WHERE people.exposures_people >= ${k} AND people.purchases_people >= ${k}`;
+}
 
 function readCsvSql(d: Dataset, path: string): string {
   const columns = d.columns.map((c) => `${sqlText(c.name)}: ${sqlText(c.type)}`).join(", ");
@@ -98,7 +131,8 @@ export async function runPlain(files: DataFile[], s: EngineSettings): Promise<Pl
     const q = await seconds(async () => {
       rows = (await conn.runAndReadAll(query().sql)).getRowsJson() as unknown[][];
     });
-    return { loadS: load, queryS: q, totalS: load + q, rows };
+    const atLeastK = (await conn.runAndReadAll(atLeastKSql(query()))).getRowsJson() as unknown[][];
+    return { loadS: load, queryS: q, totalS: load + q, rows, atLeastK };
   } finally {
     conn.closeSync();
     db.closeSync();
@@ -163,10 +197,7 @@ export async function runEnclave(
     const { peakMB, baseMB } = sampler.stop();
     const sealed = Buffer.from(reply!.results!["advertiser"]!, "base64");
     const plain = await decryptBytes(sealed, parties.keys.advertiser.ageIdentity);
-    const result = JSON.parse(new TextDecoder().decode(plain)) as {
-      rows: unknown[][];
-      groupsSuppressed: number;
-    };
+    const result = JSON.parse(new TextDecoder().decode(plain)) as { rows: unknown[][] };
     return {
       partnerEncryptS,
       grantS,
@@ -176,7 +207,6 @@ export async function runEnclave(
       rowsLoaded,
       peakRssDeltaMB: peakMB - baseMB,
       rows: result.rows,
-      groupsSuppressed: result.groupsSuppressed,
     };
   } finally {
     enclave.close();
@@ -206,13 +236,16 @@ export async function benchPrivacyTax(
     if (!enclave || e.totalS < enclave.totalS) enclave = e;
   }
   if (!plain || !enclave) throw new RangeError("bench: rounds must be at least 1");
-  const { rows: plainRows, ...plainTimes } = plain;
+  const { rows: plainRows, atLeastK, ...plainTimes } = plain;
   const { rows: enclaveRows, ...enclaveTimes } = enclave;
-  // Groups under k are suppressed in the clean room; every released row must be plain DuckDB's.
-  const plainSet = new Set(plainRows.map((r) => JSON.stringify(r)));
+  // The clean room releases exactly plain DuckDB's groups of at least k people per table: every
+  // released row is one of those, with the same values, and none of them is missing (a first run
+  // on a fresh enclave, so the differencing guard has no earlier release to hold rows back for).
+  const sorted = (rows: unknown[][]) => rows.map((r) => JSON.stringify(r)).sort();
+  const plainSet = new Set(sorted(plainRows));
+  const released = sorted(enclaveRows);
   const resultsMatch =
-    enclaveRows.length + enclave.groupsSuppressed === plainRows.length &&
-    enclaveRows.every((r) => plainSet.has(JSON.stringify(r)));
+    released.every((r) => plainSet.has(r)) && JSON.stringify(released) === JSON.stringify(sorted(atLeastK));
   const get = (w: DataFile["which"]) => files.find((f) => f.which === w)?.rows ?? 0;
   return {
     rowsPerParty,

@@ -48,8 +48,8 @@ export interface ScaleResult {
   generateEncryptS: number;
   grantDecryptLoadS: number;
   queryS: number;
+  /** Groups released (of at least k people; how many were held back is counted nowhere). */
   groups: number;
-  groupsSuppressed: number;
   peakRssGB: number;
   peakShmGB: number;
   completed: boolean;
@@ -100,7 +100,6 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
     grantDecryptLoadS: 0,
     queryS: 0,
     groups: 0,
-    groupsSuppressed: 0,
     peakRssGB: 0,
     peakShmGB: 0,
     completed: false,
@@ -188,9 +187,8 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
     const sealed = Buffer.from(reply!.results!["advertiser"]!, "base64");
     const answer = JSON.parse(
       new TextDecoder().decode(await decryptBytes(sealed, parties.keys.advertiser.ageIdentity)),
-    ) as { rows: unknown[][]; groupsSuppressed: number };
+    ) as { rows: unknown[][] };
     result.groups = answer.rows.length;
-    result.groupsSuppressed = answer.groupsSuppressed;
     result.completed = true;
   } catch (e) {
     const err = e as { code?: string; message?: string };

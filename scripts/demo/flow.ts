@@ -60,15 +60,11 @@ export interface FlowResult {
   contract: Contract;
   contractDigest: string;
   uploads: { dataset: string; digest: string; rows: number }[];
-  /**
-   * `epsilon`: what a differentially private (custom rule) run charged; 0 for exact aggregations.
-   * `groupsSuppressed` is read from the requester's decrypted receipt (the host never sees it).
-   */
+  /** `epsilon`: what a differentially private (custom rule) run charged; 0 for exact aggregations. */
   results: {
     run: RunSpec;
     columns: string[];
     rows: unknown[][];
-    groupsSuppressed: number;
     epsilon: number;
     /** Recipients that decrypted this result after checking it against the enclave's signed digest. */
     recipientsVerified: string[];
@@ -169,7 +165,7 @@ export async function runPartnerFlow(o: FlowOptions): Promise<FlowResult> {
 
   log("4. approved queries; each recipient checks its encrypted result against the enclave-signed digest");
   log(
-    "   (counts and the parameter key come in a receipt encrypted to each party; answers wait for the release quantum)",
+    "   (the row count and the parameter key come in a receipt encrypted to each party; answers wait for the release quantum)",
   );
   const results: FlowResult["results"] = [];
   for (const run of DEMO_RUNS) {
@@ -193,7 +189,6 @@ export async function runPartnerFlow(o: FlowOptions): Promise<FlowResult> {
       run,
       columns: data.columns.map((col) => col.name),
       rows: data.rows,
-      groupsSuppressed: r.receipt.groupsSuppressed ?? 0,
       epsilon: r.response.epsilon,
       recipientsVerified,
     });

@@ -31,7 +31,6 @@ function print(r: FlowResult): void {
   for (const res of r.results) {
     process.stdout.write(
       `\n${res.run.queryId} (run by ${res.run.runner}${Object.keys(res.run.params).length ? `, ${JSON.stringify(res.run.params)}` : ""})` +
-        `${res.groupsSuppressed ? `, ${res.groupsSuppressed} group(s) under k suppressed` : ""}` +
         `${res.epsilon ? `, differentially private (epsilon ${res.epsilon} charged to each recipient)` : ""}` +
         `\n${table(res.columns, res.rows)}\n`,
     );

@@ -157,7 +157,6 @@ describe("the judge", () => {
         { name: "n", type: "BIGINT" },
       ],
       rows,
-      groupsSuppressed: 0,
       dp: { spec, hiddenColumns: [{ name: "__cleanroom_k0", type: "BIGINT" }] },
     });
     const base = [["shoes", "40", "20"]];

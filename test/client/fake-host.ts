@@ -219,7 +219,7 @@ export class FakeHost {
           party: p,
           format: r.body.resultFormat,
           paramsKey: this.wrongParamsKey ? newParamsKey() : paramsKey,
-          ...(recipient ? { rows: 2, groupsSuppressed: 1 } : {}),
+          ...(recipient ? { rows: 2 } : {}),
         });
         receipts[p] = Buffer.from(await encryptBytes(receipt, [party.ageRecipient])).toString("base64");
       }

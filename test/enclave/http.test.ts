@@ -31,8 +31,9 @@ import {
 } from "./world.js";
 
 /**
- * Fails inside the engine on the data, with a message that quotes a category value ("extract
- * specifier "shoes" not recognized"): date_trunc reads its part from a dimension column.
+ * As written, fails inside the engine on the data, with a message that quotes a category value
+ * ("extract specifier "shoes" not recognized"): date_trunc reads its part from a dimension column.
+ * The enclave runs dimensions under TRY, so the value is NULL for its row instead.
  */
 const dataFail: ApprovedQuery = {
   id: "data-fail",
@@ -224,10 +225,12 @@ describe("enclave HTTP API", () => {
     expect(await call("POST", "/v1/requests", { jwe })).toMatchObject(failure(409, "ERR_REPLAY"));
   });
 
-  it("answers a run that fails on the data like one whose every group is suppressed; the value appears nowhere", async () => {
+  it("answers a query that would fail on the data with the failing value as NULL; the value appears nowhere", async () => {
     // Success or failure must not tell anything about the data: the engine's message (which
-    // quotes a value) stays inside, and the answer is an empty result, not an error.
+    // quotes a value) never arises, and the answer is one NULL group of everyone, not an error.
+    // The second run (the same people) is then held back by the differencing guard.
     for (const resultFormat of ["csv", "json"] as const) {
+      const first = resultFormat === "csv";
       const jwe = await sealed(enclave, contract, advertiser, "query", {
         queryId: "data-fail",
         params: {},
@@ -245,13 +248,13 @@ describe("enclave HTTP API", () => {
       expect(body).not.toHaveProperty("groupsSuppressed");
       expect(
         await openReceipt(advertiser, (body.receipts as Record<string, string>).advertiser!),
-      ).toMatchObject({ rows: 0, groupsSuppressed: 0 });
+      ).toMatchObject({ rows: first ? 1 : 0 });
       const plain = new TextDecoder().decode(
         cliDecrypt(Buffer.from(r.json.results.advertiser, "base64"), [advertiser.identity]),
       );
       expect(plain).not.toMatch(/shoes|apparel|specifier/i);
-      if (resultFormat === "csv") expect(plain).toBe("t,n\n");
-      else expect(JSON.parse(plain)).toMatchObject({ rows: [], groupsSuppressed: 0 });
+      if (first) expect(plain).toMatch(/^t,n\n,\d+\n$/);
+      else expect(JSON.parse(plain)).toEqual({ columns: expect.any(Array), rows: [] });
     }
   });
 

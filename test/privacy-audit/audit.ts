@@ -11,6 +11,7 @@
 import type { Json } from "@duckdb/node-api";
 import { applyDp, type DpSpec } from "../../enclave/dp/apply.js";
 import type { Rng } from "../../enclave/dp/random.js";
+import { noised } from "../../enclave/queries.js";
 import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
 import { ingestDataset } from "../../enclave/sql/ingest.js";
 import { canonicalRows } from "../../enclave/sql/policy.js";
@@ -176,13 +177,12 @@ export async function loadWorld(
 }
 
 /**
- * The released form of a DP run, exactly as enclave/queries.ts `noised` computes it (not
- * exported there): applyDp over the visible and hidden columns, then canonical row order.
+ * The released rows of a DP run, by enclave/queries.ts `noised` itself: applyDp over the visible
+ * and hidden columns, then canonical row order (no row cap here: `noised` with `maxRows` is what
+ * test/privacy-audit/oracles.test.ts uses).
  */
 export function released(result: QueryResult, rng: Rng): Json[][] {
-  const { spec, hiddenColumns } = result.dp!;
-  const out = applyDp({ columns: [...result.columns, ...hiddenColumns], rows: result.rows }, spec, rng);
-  return canonicalRows(out.rows as Json[][]);
+  return noised(result, rng, Number.POSITIVE_INFINITY).rows;
 }
 
 /** A broken release for power checks: `spec` changed, or the rows left in the order `order` gives. */

@@ -3,8 +3,10 @@
  * (the target: two rows whose values make the attacker's query fail — a BIGINT near its maximum,
  * a note that is no date part, a code that is no integer — and whose n forms a group of its own).
  * Each attacker query runs 24 times, 12 on each world in a seeded random order; the attacker sees
- * what a recipient sees (the released rows, `groupsSuppressed`, or the error code) and guesses the
- * world with the best rule it has: it knows every row but the target's, so it knows D''s answer.
+ * what a recipient sees (the result exactly as the enclave serialises it, through its release step
+ * — noise and the row cap after it, under DP — or the error code; the recipient's receipt adds
+ * only the released row count, which the result shows) and guesses the world with the best rule
+ * it has: it knows every row but the target's, so it knows D''s answer.
  *
  * Acceptance: at most 17 of 24 right. An attacker at chance (p = 1/2 per run) gets 18 or more with
  * probability 0.011, so a protected query passes with probability ≥ 0.989 even against a guessing
@@ -13,28 +15,32 @@
  * reaches 18/24 with probability 0.99, and a perfect oracle scores 24/24. Each failure oracle is
  * also run with its protection removed (a test double), where it must score 24/24: the test sees it.
  *
- * Found by these tests (they fail until the code changes; no non-test code was touched):
- * - the custom rule's scalar subquery still fails on the target's two rows: engine.ts sets
+ * Found by these tests (each failed before its fix; the fixes are in the code they name):
+ * - the custom rule's scalar subquery failed on the target's two rows: engine.ts set
  *   scalar_subquery_error_on_multiple_rows on the engine's own connection only (a session
- *   setting), and plans run on connections from engine.connect(), where it is back to true; the
- *   failed run is released as noised zero, so D and D' read ~0 against ~300;
- * - under DP the released-row cap counts rows before the noisy threshold and before the public
- *   domain, so the target's own group turns an answer into ERR_QUERY_RESULT_TOO_LARGE;
- * - under the aggregation rule, 10 × maxResultRows groups before suppression is a second cap whose
- *   crossing (by the target's own group) turns an answer into an empty one;
- * - `groupsSuppressed` (in the JSON result and the recipient's receipt) counts groups below k,
- *   so a group only the target forms shows as 1 against 0.
+ *   setting), and plans run on connections from engine.connect(), where it was back to true; the
+ *   failed run was released as noised zero, so D and D' read ~0 against ~300;
+ * - under DP the released-row cap counted rows before the noisy threshold and before the public
+ *   domain, so the target's own group turned an answer into ERR_QUERY_RESULT_TOO_LARGE (now
+ *   counted after them, enclave/queries.ts `noised`; a test double below keeps the old cap);
+ * - under the aggregation rule, 10 × maxResultRows groups before suppression was a second cap
+ *   whose crossing (by the target's own group) turned an answer into an empty one (now the k rule
+ *   is in the statement, enclave/sql/policy.ts, and the cap counts groups of at least k);
+ * - `groupsSuppressed` (in the JSON result and the recipient's receipt) counted groups below k,
+ *   so a group only the target forms showed as 1 against 0 (now no such count exists; a test
+ *   double below adds it back).
  */
 import { type DuckDBConnection, DuckDBInstance, type Json } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededRng } from "../../enclave/dp/random.js";
+import { noised } from "../../enclave/queries.js";
 import { checkApprovedQuery } from "../../enclave/sql/check.js";
 import { customSql } from "../../enclave/sql/dp-rewrite.js";
 import type { SqlEngine } from "../../enclave/sql/engine.js";
 import { createTypedTable } from "../../enclave/sql/ingest.js";
-import { runApprovedQuery } from "../../enclave/sql/run.js";
+import { resultToJson, runApprovedQuery } from "../../enclave/sql/run.js";
 import type { ApprovedQuery, Dataset, DpPolicy, Parameter } from "../../protocol/contract/types.js";
-import { binomialTail, id, loadWorld, released, report, shuffled } from "./audit.js";
+import { binomialTail, id, loadWorld, report, shuffled } from "./audit.js";
 
 const K = 10;
 const RUNS = 24;
@@ -141,7 +147,11 @@ afterAll(() => {
 
 const errorView = (e: unknown): View => `error:${(e as { code?: string }).code ?? "engine"}`;
 
-/** What the requester sees of one run through the enclave's path (noised when DP). */
+/**
+ * What a recipient sees of one run through the enclave's path: the run, under DP the release step
+ * of enclave/queries.ts (noise, then the row cap on the released rows), and the JSON the result
+ * is serialised to; or the error code.
+ */
 async function enclaveView(
   world: World,
   query: ApprovedQuery,
@@ -149,9 +159,9 @@ async function enclaveView(
   rng: ReturnType<typeof seededRng>,
 ): Promise<View> {
   try {
-    const r = await runApprovedQuery(worlds[world], query, params);
-    const shown: Json[][] = r.dp ? released(r, rng) : r.rows;
-    return JSON.stringify({ rows: shown, groupsSuppressed: r.dp ? 0 : r.groupsSuppressed });
+    const exact = await runApprovedQuery(worlds[world], query, params);
+    const result = exact.dp ? noised(exact, rng, worlds[world].maxResultRows) : exact;
+    return resultToJson(result);
   } catch (e) {
     return errorView(e);
   }
@@ -315,6 +325,18 @@ describe("the row cap and the suppressed-group count are no oracle", () => {
       [{ name: "min", type: "BIGINT" }],
     );
     const params = { min: 1291 }; // n = 0 and n = 1291..1299: 10 groups; the target's makes 11
+    // Test double: the cap counted on the rows before the noisy threshold (as it was).
+    const capBeforeNoise = async (w: World): Promise<View> => {
+      const exact = await runApprovedQuery(worlds[w], query, params);
+      return exact.rows.length > worlds[w].maxResultRows ? "error:ERR_QUERY_RESULT_TOO_LARGE" : "ok";
+    };
+    expect(
+      await attack(
+        "row cap, custom private (double: cap before the threshold)",
+        capBeforeNoise,
+        errorMeansTarget,
+      ),
+    ).toBe(RUNS);
     const rng = seededRng("cap-dp");
     const right = await attack(
       "row cap, custom private (enclave)",
@@ -322,6 +344,34 @@ describe("the row cap and the suppressed-group count are no oracle", () => {
       errorMeansTarget,
     );
     expect(right).toBeLessThanOrEqual(PASS);
+  });
+
+  it("custom rule, public groups: the cap counts the declared domain's rows, whatever the data", async () => {
+    const publicGroups = (values: string[]) =>
+      custom(
+        `cap-public-${values.length}`,
+        "SELECT x.code AS code, count(DISTINCT x.id) AS c FROM people x GROUP BY x.code",
+        ["code", "c"],
+        {
+          epsilon: 1,
+          budget: 1e9,
+          groups: "public",
+          domain: [{ column: "code", values }],
+          maxRowsPerIdentity: 1,
+          columns: [{ name: "c", kind: "count-distinct" }],
+        },
+      );
+    // The data holds 7 codes (8 with the target's "x"): 10 declared values are released, 11 are
+    // over the cap (10) in both worlds alike.
+    const ten = Array.from({ length: 10 }, (_, i) => String(i + 1));
+    for (const w of ["D", "D'"] as const) {
+      const rng = seededRng(`cap-public ${w}`);
+      const view = JSON.parse(await enclaveView(w, publicGroups(ten), {}, rng)) as { rows: Json[][] };
+      expect(view.rows.map((r) => r[0])).toEqual([...ten].sort());
+      expect(await enclaveView(w, publicGroups([...ten, "x"]), {}, rng)).toBe(
+        "error:ERR_QUERY_RESULT_TOO_LARGE",
+      );
+    }
   });
 
   it("aggregation rule: a group only the target forms", async () => {
@@ -332,6 +382,23 @@ describe("the row cap and the suppressed-group count are no oracle", () => {
       [{ name: "min", type: "BIGINT" }],
     );
     const params = { min: 5000 }; // only the target's n
+    // Test double: the released result with a count of the groups under k added back (computed
+    // on plain DuckDB with the same rows), as the JSON result and the receipt once carried it.
+    const withCount = async (w: World): Promise<View> => {
+      const released = JSON.parse(await enclaveView(w, query, params, seededRng("double"))) as object;
+      const under = await plain[w].runAndReadAll(
+        `SELECT count(*) FROM (SELECT x.n FROM people x WHERE x.n >= ${params.min} GROUP BY x.n HAVING count(DISTINCT x.id) < ${K})`,
+      );
+      return JSON.stringify({ ...released, heldBack: Number(under.getRows()[0]![0]) });
+    };
+    const doubleReference = await withCount("D'");
+    expect(
+      await attack(
+        "suppressed-group count (double: count added back)",
+        withCount,
+        differsFrom(doubleReference),
+      ),
+    ).toBe(RUNS);
     const rng = seededRng("suppressed-count");
     const reference = await enclaveView("D'", query, params, rng);
     const right = await attack(

@@ -38,11 +38,8 @@ export function registerQueryCommand(program: Command): void {
       const params = client.typedParams(queryId, parseParams(f.param));
       const r = await query(client, { queryId, params, format: f.format });
       const b = r.response;
-      // The counts come from this party's encrypted receipt: the host never sees them.
-      const counts =
-        r.receipt.rows !== undefined
-          ? `${r.receipt.rows} rows, ${r.receipt.groupsSuppressed} groups suppressed, `
-          : "";
+      // The row count comes from this party's encrypted receipt: the host never sees it.
+      const counts = r.receipt.rows !== undefined ? `${r.receipt.rows} rows, ` : "";
       process.stderr.write(`query ${b.queryId}: ${counts}epsilon ${b.epsilon}, audit head ${b.head.seq}\n`);
       if (!r.data) process.stderr.write("this party is not a recipient of the result\n");
       else if (f.out) await writeFile(f.out, r.data, { mode: 0o600 });
