@@ -4,22 +4,10 @@
  * use-case queries and a few approved-but-tempting ones an attacker would reach for.
  */
 import { randomBytes } from "node:crypto";
-import { Enclave } from "../../enclave/runtime.js";
-import type { ApprovedQuery, Contract } from "../../protocol/contract/types.js";
+import type { ApprovedQuery } from "../../protocol/contract/types.js";
 import type { QueryBody } from "../../protocol/jose/messages.js";
 import { useCaseRows } from "../../scripts/demo/usecases.js";
-import { fakeProvider } from "../enclave/fake-provider.js";
-import {
-  approvals,
-  contractFor,
-  encryptToSelf,
-  makeParties,
-  type Party,
-  pieces,
-  sealed,
-  sha256hex,
-  utf8,
-} from "../enclave/world.js";
+import { openWorld, type Party, sealed, serveCsv, type World } from "../enclave/world.js";
 import { hashedEmail, K, purchases, useCaseQueries } from "../sql/usecases.js";
 import { DP_READY } from "./judge.js";
 
@@ -93,11 +81,7 @@ WHERE CAST(p.category AS INTEGER) > 0 AND p.category <> $category`,
   },
 ];
 
-export interface Room {
-  enclave: Enclave;
-  contract: Contract;
-  advertiser: Party;
-  publisher: Party;
+export interface Room extends World {
   /** Runs a query request; returns the enclave's reply and every recipient's decrypted result. */
   query(party: Party, body: QueryBody): Promise<{ response: string; texts: string[] }>;
 }
@@ -113,25 +97,20 @@ function withCanaries(which: "purchases" | "exposures", identities: number): str
 }
 
 export async function openRoom(identities = 800): Promise<Room> {
-  const { advertiser, publisher } = await makeParties();
-  const enclave = await Enclave.start({
-    provider: fakeProvider(),
-    engineOptions: { memoryLimit: "512MB", threads: 2, queryTimeoutMs: 1_500, maxResultRows: 10_000 },
-  });
   // The custom-rule use case joins once the DP rewrite is in place.
   const useCases = useCaseQueries.filter((q) => DP_READY || q.policy.kind !== "custom");
-  const contract = contractFor([advertiser, publisher], [...useCases, ...TEMPTING]);
-  await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
+  const { enclave, contract, advertiser, publisher } = await openWorld(
+    [...useCases, ...TEMPTING],
+    undefined,
+    {
+      engineOptions: { queryTimeoutMs: 1_500, maxResultRows: 10_000 },
+    },
+  );
   for (const [party, dataset, which] of [
     [advertiser, "advertiser_purchases", "purchases"],
     [publisher, "publisher_exposures", "exposures"],
   ] as const) {
-    const { ciphertext, fileKey } = await encryptToSelf(party, utf8(withCanaries(which, identities)));
-    const digest = sha256hex(ciphertext);
-    await enclave.handleRequest(
-      await sealed(enclave, contract, party, "grant", { dataset, ciphertextDigest: digest, fileKey }),
-    );
-    await enclave.ingest(dataset, digest, pieces(ciphertext));
+    await serveCsv(enclave, contract, party, dataset, withCanaries(which, identities));
   }
   const { openResult } = await import("../enclave/world.js");
   const parties = { advertiser, publisher } as Record<string, Party>;

@@ -15,7 +15,7 @@ import {
   vectors as nitroVectors,
   timestampOf,
 } from "../nitro/helpers.js";
-import { loadVector, VECTOR_NAMES } from "../snp/vectors.js";
+import { loadVector, TCB_BY_DEFAULT, VECTOR_NAMES } from "../snp/vectors.js";
 import { runCli } from "./run.js";
 
 const NITRO_DIR = fileURLToPath(NITRO_URL);
@@ -39,19 +39,6 @@ function snpArgs(name: string): string[] {
     ...extra,
   ];
 }
-
-/** The default minimum TCB's verdict per real report (see test/snp/verify.test.ts): refused components. */
-const TCB_BY_DEFAULT: Record<string, string | null> = {
-  "genoa-oak-v2-2024": "snp, microcode",
-  "genoa-oak-v5": null,
-  "milan-aws-vlek-v3": "microcode",
-  "milan-azure-v3": null,
-  "milan-constellation-v2-idblock": "snp, microcode",
-  "milan-gosevguest-v2-debug": "snp, microcode",
-  "milan-oak-v3": null,
-  "milan-virtee-v2": "snp, microcode",
-  "turin-oak-v5": null,
-};
 
 describe("cleanroom verify (SEV-SNP)", () => {
   for (const name of VECTOR_NAMES) {

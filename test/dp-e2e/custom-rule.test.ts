@@ -13,54 +13,34 @@ import { parseSql } from "../../enclave/sql/ast.js";
 import { checkDpSpec, customSql, DP_THRESHOLD_COLUMN, dpSpecOf } from "../../enclave/sql/dp-rewrite.js";
 import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
 import { createTypedTable } from "../../enclave/sql/ingest.js";
-import type { ApprovedQuery, Dataset, DpPolicy, ParameterType } from "../../protocol/contract/types.js";
+import type { ApprovedQuery, DpPolicy, ParameterType } from "../../protocol/contract/types.js";
+import { dataset } from "../sql/helpers.js";
 
 const M = 3;
 const CLAMP = { lower: 0, upper: 100 };
 const K = 10;
 
-const purchases: Dataset = {
-  id: "purchases",
-  owner: "advertiser",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "amount", type: "DOUBLE" },
-    { name: "category", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  analysis: {
-    joinColumns: [],
-    dimensions: ["category"],
-    measures: [{ column: "amount", aggregates: ["sum"] }],
-  },
-};
+const purchases = dataset(
+  "purchases",
+  "advertiser",
+  { user_id: "VARCHAR", amount: "DOUBLE", category: "VARCHAR" },
+  { dimensions: ["category"], measures: [{ column: "amount", aggregates: ["sum"] }] },
+);
 
-const exposures: Dataset = {
-  id: "exposures",
-  owner: "publisher",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "age_band", type: "VARCHAR" },
-    { name: "segment", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  analysis: { joinColumns: [], dimensions: ["age_band", "segment"], measures: [] },
-};
+const exposures = dataset(
+  "exposures",
+  "publisher",
+  { user_id: "VARCHAR", age_band: "VARCHAR", segment: "VARCHAR" },
+  { dimensions: ["age_band", "segment"] },
+);
 
 /** A third dataset whose identities are numbers: units meet the others' as text. */
-const loyalty: Dataset = {
-  id: "loyalty",
-  owner: "advertiser",
-  format: "csv",
-  columns: [
-    { name: "member", type: "BIGINT" },
-    { name: "points", type: "BIGINT" },
-  ],
-  identityColumn: "member",
-  analysis: { joinColumns: [], dimensions: [], measures: [{ column: "points", aggregates: ["sum"] }] },
-};
+const loyalty = dataset(
+  "loyalty",
+  "advertiser",
+  { member: "BIGINT", points: "BIGINT" },
+  { measures: [{ column: "points", aggregates: ["sum"] }] },
+);
 
 const datasets = [purchases, exposures, loyalty];
 const VICTIM = "victim";

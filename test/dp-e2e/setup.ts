@@ -10,20 +10,7 @@ import type { QueryReceipt } from "../../protocol/audit/query-run.js";
 import type { ApprovedQuery, Contract, DpPolicy } from "../../protocol/contract/types.js";
 import type { QueryBody } from "../../protocol/jose/messages.js";
 import { verifyResponse } from "../../protocol/jose/verify-response.js";
-import {
-  approvals,
-  contractFor,
-  encryptToSelf,
-  makeParties,
-  openReceipt,
-  openResult,
-  type Party,
-  pieces,
-  sealed,
-  sha256hex,
-  startEnclave,
-  utf8,
-} from "../enclave/world.js";
+import { openReceipt, openResult, openWorld, type Party, sealed, serveCsv } from "../enclave/world.js";
 import { exposures, hashedEmail, K, purchases, useCaseCsv } from "../sql/usecases.js";
 
 export { hashedEmail, K };
@@ -168,11 +155,10 @@ export class Clients {
     parties?: { advertiser: Party; publisher: Party },
     restore?: string[],
   ): Promise<Clients> {
-    const { advertiser, publisher } = parties ?? (await makeParties());
-    const contract = contractFor([advertiser, publisher], queries);
-    const enclave = await startEnclave();
-    if (restore) await enclave.restoreAudit({ entries: restore });
-    await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
+    const { enclave, contract, advertiser, publisher } = await openWorld(queries, undefined, {
+      ...(parties ? { parties } : {}),
+      ...(restore ? { restore } : {}),
+    });
     return new Clients(enclave, contract, advertiser, publisher, new Map());
   }
 
@@ -193,16 +179,7 @@ export class Clients {
       [this.advertiser, purchases.id, csv.purchases],
       [this.publisher, exposures.id, csv.exposures],
     ] as const) {
-      const { ciphertext, fileKey } = await encryptToSelf(owner, utf8(text));
-      const digest = sha256hex(ciphertext);
-      await this.enclave.handleRequest(
-        await sealed(this.enclave, this.contract, owner, "grant", {
-          dataset: id,
-          ciphertextDigest: digest,
-          fileKey,
-        }),
-      );
-      await this.enclave.ingest(id, digest, pieces(ciphertext));
+      await serveCsv(this.enclave, this.contract, owner, id, text);
     }
   }
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bindingData } from "../../attestation/binding.js";
 import { fromBase64, fromHex } from "../../attestation/bytes.js";
 import type { Enclave } from "../../enclave/runtime.js";
-import { decryptBytes, encryptBytes } from "../../protocol/age/stream-node.js";
+import { decryptBytes } from "../../protocol/age/stream-node.js";
 import type { AuditEntry } from "../../protocol/audit/entry.js";
 import { paramsDigest, runEntryBinds } from "../../protocol/audit/query-run.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
@@ -19,15 +19,15 @@ import { verifyResponse } from "../../protocol/jose/verify-response.js";
 import { exposures, lastTouch, purchases, useCaseCsv } from "../sql/usecases.js";
 import * as truth from "./truth.js";
 import {
-  approvals,
+  admit,
   contractFor,
-  encryptToSelf,
   makeParties,
   openReceipt,
   openResult,
   type Party,
-  pieces,
+  RESPONSE_BODY_KEYS,
   sealed,
+  serveCsv,
   sha256hex,
   startEnclave,
   utf8,
@@ -68,10 +68,7 @@ describe("enclave flow (class API)", () => {
   });
 
   it("accepts the contract both parties approved and binds it", async () => {
-    const { response } = await enclave.acceptContract({
-      contract,
-      approvals: await approvals(contract, [advertiser, publisher]),
-    });
+    const { response } = await admit(enclave, contract, [advertiser, publisher]);
     const digest = (await contractDigest(contract)).hex;
     expect(await body(response)).toEqual({ digest, head: enclave.health().head });
     expect(enclave.getContract().digest).toBe(digest);
@@ -79,15 +76,18 @@ describe("enclave flow (class API)", () => {
   });
 
   it("loads a file encrypted to the enclave (advertiser)", async () => {
-    const ct = await encryptBytes(utf8(csv.purchases), [enclave.keys.publicKeys.ageRecipient]);
-    const digest = sha256hex(ct);
-    const jwe = await sealed(enclave, contract, advertiser, "grant", {
-      dataset: purchases.id,
-      ciphertextDigest: digest,
-    });
-    const granted = await enclave.handleRequest(jwe);
+    const { digest, granted, loaded } = await serveCsv(
+      enclave,
+      contract,
+      advertiser,
+      purchases.id,
+      csv.purchases,
+      {
+        toEnclave: true,
+        pieceSize: 7777,
+      },
+    );
     expect(await body(granted.response)).toMatchObject({ dataset: purchases.id, ciphertextDigest: digest });
-    const loaded = await enclave.ingest(purchases.id, digest, pieces(ct, 7777));
     const rows = csv.purchases.trim().split("\n").length - 1;
     expect(await body(loaded.response)).toMatchObject({
       dataset: purchases.id,
@@ -103,16 +103,7 @@ describe("enclave flow (class API)", () => {
   });
 
   it("loads a file encrypted to the owner's own recipient, with the file key in the grant (publisher)", async () => {
-    const { ciphertext, fileKey } = await encryptToSelf(publisher, utf8(csv.exposures));
-    const digest = sha256hex(ciphertext);
-    await enclave.handleRequest(
-      await sealed(enclave, contract, publisher, "grant", {
-        dataset: exposures.id,
-        ciphertextDigest: digest,
-        fileKey,
-      }),
-    );
-    const loaded = await enclave.ingest(exposures.id, digest, pieces(ciphertext));
+    const { loaded } = await serveCsv(enclave, contract, publisher, exposures.id, csv.exposures);
     expect((await body<{ rows: number }>(loaded.response)).rows).toBe(plain.e.length);
   });
 
@@ -125,16 +116,7 @@ describe("enclave flow (class API)", () => {
   async function expectRows(party: Party, q: QueryBody, expected: truth.Expected, recipients: Party[]) {
     const reply = await run(party, q);
     const b = await body<QueryResponseBody>(reply.response);
-    expect(Object.keys(b).sort()).toEqual([
-      "epsilon",
-      "format",
-      "head",
-      "paramsDigest",
-      "queryId",
-      "receipts",
-      "requester",
-      "resultDigests",
-    ]);
+    expect(Object.keys(b).sort()).toEqual(RESPONSE_BODY_KEYS);
     expect(b).toMatchObject({ queryId: q.queryId, requester: party.id, format: "json", epsilon: 0 });
     expect(Object.keys(reply.results!).sort()).toEqual(recipients.map((r) => r.id).sort());
     expect(Object.keys(b.resultDigests).sort()).toEqual(recipients.map((r) => r.id).sort());

@@ -16,36 +16,19 @@ import type { AuditEntry } from "../../protocol/audit/entry.js";
 import { ciphertextDigest, paramsDigest, runEntryBinds } from "../../protocol/audit/query-run.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
 import { canonicalBytes } from "../../protocol/contract/digest.js";
-import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
+import type { ApprovedQuery, Contract } from "../../protocol/contract/types.js";
 import type { QueryResponseBody } from "../../protocol/jose/messages.js";
 import { hashedEmail } from "../sql/usecases.js";
 import {
-  approvals,
-  contractFor,
-  encryptToSelf,
-  makeParties,
   openReceipt,
   openResult,
+  openWorld,
   type Party,
-  pieces,
+  RESPONSE_BODY_KEYS,
+  referrals,
   sealed,
-  sha256hex,
-  startEnclave,
-  utf8,
+  serveCsv,
 } from "./world.js";
-
-const referrals: Dataset = {
-  id: "referrals",
-  owner: "publisher",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "referrer", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  identityFormat: "sha256-hex",
-  analysis: { joinColumns: [], dimensions: ["referrer"], measures: [] },
-};
 
 /** How many people one (queried) person referred: a single low-entropy integer. */
 const referredBy: ApprovedQuery = {
@@ -82,20 +65,8 @@ let seen: {
 };
 
 beforeAll(async () => {
-  ({ advertiser, publisher } = await makeParties());
-  contract = contractFor([advertiser, publisher], [referredBy], [referrals]);
-  enclave = await startEnclave();
-  await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
-  const { ciphertext, fileKey } = await encryptToSelf(publisher, utf8(referralsCsv()));
-  const digest = sha256hex(ciphertext);
-  await enclave.handleRequest(
-    await sealed(enclave, contract, publisher, "grant", {
-      dataset: referrals.id,
-      ciphertextDigest: digest,
-      fileKey,
-    }),
-  );
-  await enclave.ingest(referrals.id, digest, pieces(ciphertext));
+  ({ enclave, contract, advertiser, publisher } = await openWorld([referredBy], [referrals]));
+  await serveCsv(enclave, contract, publisher, referrals.id, referralsCsv());
   const reply = await enclave.handleRequest(
     await sealed(enclave, contract, advertiser, "query", {
       queryId: referredBy.id,
@@ -161,16 +132,7 @@ describe("the host's view of a query run", () => {
   });
 
   it("no count is in the clear: not in the response, not in the audit entry", () => {
-    expect(Object.keys(seen.body).sort()).toEqual([
-      "epsilon",
-      "format",
-      "head",
-      "paramsDigest",
-      "queryId",
-      "receipts",
-      "requester",
-      "resultDigests",
-    ]);
+    expect(Object.keys(seen.body).sort()).toEqual(RESPONSE_BODY_KEYS);
     expect(Object.keys(seen.entry.data).sort()).toEqual([
       "epsilon",
       "paramsDigest",

@@ -8,10 +8,12 @@ import type { Enclave } from "../../enclave/runtime.js";
 import { encryptBytes } from "../../protocol/age/stream-node.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
 import { signApproval } from "../../protocol/contract/sign.js";
-import { type ApprovedQuery, type Contract, type Dataset, MIN_K } from "../../protocol/contract/types.js";
+import { type ApprovedQuery, type Contract, MIN_K } from "../../protocol/contract/types.js";
 import { verifyResponse } from "../../protocol/jose/verify-response.js";
+import { dataset } from "../sql/helpers.js";
 import { exposures, hashedEmail, K, purchases, useCaseCsv } from "../sql/usecases.js";
 import {
+  admit,
   approvals,
   contractFor,
   makeParties,
@@ -19,6 +21,7 @@ import {
   type Party,
   pieces,
   sealed,
+  serveCsv,
   sha256hex,
   startEnclave,
   utf8,
@@ -183,9 +186,7 @@ describe("contract admission", () => {
   it.each(refusedQueries)("refuses a contract whose query has %s", async (_, query, reason) => {
     const enclave = await fresh();
     const contract = contractFor([advertiser, publisher], [query]);
-    await expect(
-      enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) }),
-    ).rejects.toEqual(
+    await expect(admit(enclave, contract, [advertiser, publisher])).rejects.toEqual(
       expect.objectContaining({
         code: "ERR_CONTRACT_QUERY",
         queryId: query.id,
@@ -218,9 +219,7 @@ describe("contract admission", () => {
       },
     };
     const contract = contractFor([advertiser, publisher], [query]);
-    await expect(
-      enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) }),
-    ).rejects.toEqual(
+    await expect(admit(enclave, contract, [advertiser, publisher])).rejects.toEqual(
       expect.objectContaining({
         code: "ERR_CONTRACT_QUERY",
         reason: expect.stringMatching(/every output column must be a dp column or a GROUP BY expression/),
@@ -237,9 +236,7 @@ describe("contract admission", () => {
     const noRoles = structuredClone(ok) as unknown as { datasets: Record<string, unknown>[] };
     delete noRoles.datasets[0]!.analysis;
     for (const contract of [lowK, noRoles as unknown as Contract]) {
-      await expect(
-        enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) }),
-      ).rejects.toEqual(code("ERR_CONTRACT"));
+      await expect(admit(enclave, contract, [advertiser, publisher])).rejects.toEqual(code("ERR_CONTRACT"));
     }
     expect(enclave.health().contractDigest).toBeNull();
   });
@@ -259,18 +256,14 @@ describe("requests", () => {
       ciphertextDigest: "0".repeat(64),
     });
     await expect(enclave.handleRequest(jwe)).rejects.toEqual(code("ERR_NO_CONTRACT"));
-    await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
+    await admit(enclave, contract, [advertiser, publisher]);
     const early = await send(advertiser, "query", {
       queryId: "audience-overlap",
       params: {},
       resultFormat: "csv",
     } as never);
     await expect(enclave.handleRequest(early)).rejects.toEqual(code("ERR_DATASET_NOT_LOADED"));
-    const ct = await encryptBytes(utf8(csv.exposures), [enclave.keys.publicKeys.ageRecipient]);
-    await enclave.handleRequest(
-      await send(publisher, "grant", { dataset: exposures.id, ciphertextDigest: sha256hex(ct) } as never),
-    );
-    await enclave.ingest(exposures.id, sha256hex(ct), pieces(ct));
+    await serveCsv(enclave, contract, publisher, exposures.id, csv.exposures, { toEnclave: true });
   });
 
   async function grantAndLoad(ct: Uint8Array) {
@@ -418,18 +411,13 @@ describe("requests", () => {
 });
 
 describe("k threshold, maxRuns and restarts", () => {
-  const people: Dataset = {
-    id: "people",
-    owner: "advertiser",
-    format: "csv",
-    columns: [
-      { name: "user_id", type: "VARCHAR" },
-      { name: "grp", type: "VARCHAR" },
-    ],
-    identityColumn: "user_id",
-    identityFormat: "sha256-hex",
-    analysis: { joinColumns: [], dimensions: ["grp"], measures: [] },
-  };
+  const people = dataset(
+    "people",
+    "advertiser",
+    { user_id: "VARCHAR", grp: "VARCHAR" },
+    { dimensions: ["grp"] },
+    "sha256-hex",
+  );
   const byGroup: ApprovedQuery = {
     id: "by-group",
     sql: "SELECT p.grp AS grp, count(DISTINCT p.user_id) AS n FROM people p GROUP BY p.grp",
@@ -445,15 +433,8 @@ describe("k threshold, maxRuns and restarts", () => {
   const text = `${rows.join("\n")}\n`;
 
   async function serve(enclave: Enclave, contract: Contract) {
-    await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
-    const ct = await encryptBytes(utf8(text), [enclave.keys.publicKeys.ageRecipient]);
-    await enclave.handleRequest(
-      await sealed(enclave, contract, advertiser, "grant", {
-        dataset: "people",
-        ciphertextDigest: sha256hex(ct),
-      }),
-    );
-    await enclave.ingest("people", sha256hex(ct), pieces(ct));
+    await admit(enclave, contract, [advertiser, publisher]);
+    await serveCsv(enclave, contract, advertiser, people.id, text, { toEnclave: true });
   }
   const query = (enclave: Enclave, contract: Contract) =>
     sealed(enclave, contract, advertiser, "query", {

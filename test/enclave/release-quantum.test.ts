@@ -5,34 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseTime } from "../../enclave/queries.js";
-import type { Enclave } from "../../enclave/runtime.js";
-import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
+import type { ApprovedQuery } from "../../protocol/contract/types.js";
 import { hashedEmail } from "../sql/usecases.js";
-import {
-  approvals,
-  contractFor,
-  encryptToSelf,
-  makeParties,
-  type Party,
-  pieces,
-  sealed,
-  sha256hex,
-  startEnclave,
-  utf8,
-} from "./world.js";
-
-const referrals: Dataset = {
-  id: "referrals",
-  owner: "publisher",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "referrer", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  identityFormat: "sha256-hex",
-  analysis: { joinColumns: [], dimensions: ["referrer"], measures: [] },
-};
+import { openWorld, referrals, sealed, serveCsv, utf8, type World } from "./world.js";
 
 const policy = (allowedColumns: string[]) => ({
   kind: "aggregation" as const,
@@ -71,33 +46,14 @@ function csv(): string {
   return `${lines.join("\n")}\n`;
 }
 
-interface Room {
-  enclave: Enclave;
-  contract: Contract;
-  advertiser: Party;
-  publisher: Party;
-}
-
-async function open(releaseQuantumMs: number, data: Uint8Array): Promise<Room> {
-  const { advertiser, publisher } = await makeParties();
-  const contract = contractFor([advertiser, publisher], [fast, slow], [referrals]);
-  const enclave = await startEnclave({ releaseQuantumMs });
-  await enclave.acceptContract({ contract, approvals: await approvals(contract, [advertiser, publisher]) });
-  const { ciphertext, fileKey } = await encryptToSelf(publisher, data);
-  const digest = sha256hex(ciphertext);
-  await enclave.handleRequest(
-    await sealed(enclave, contract, publisher, "grant", {
-      dataset: referrals.id,
-      ciphertextDigest: digest,
-      fileKey,
-    }),
-  );
-  await enclave.ingest(referrals.id, digest, pieces(ciphertext, 1 << 20));
-  return { enclave, contract, advertiser, publisher };
+async function open(releaseQuantumMs: number, data: Uint8Array): Promise<World> {
+  const room = await openWorld([fast, slow], [referrals], { releaseQuantumMs });
+  await serveCsv(room.enclave, room.contract, room.publisher, referrals.id, data, { pieceSize: 1 << 20 });
+  return room;
 }
 
 /** Milliseconds from sending the request to the answer, as the host measures it. */
-async function timed(room: Room, q: ApprovedQuery): Promise<number> {
+async function timed(room: World, q: ApprovedQuery): Promise<number> {
   const jwe = await sealed(room.enclave, room.contract, room.advertiser, "query", {
     queryId: q.id,
     params: q.parameters.length ? { referrer: "ref7@example.com" } : {},
@@ -128,8 +84,8 @@ describe("releaseTime", () => {
 
 describe("a real quantum", () => {
   const data = utf8(csv());
-  let raw: Room;
-  let held: Room;
+  let raw: World;
+  let held: World;
   let rawFast: number;
   let rawSlow: number;
   let quantum: number;

@@ -1,12 +1,13 @@
 /**
  * Two parties (advertiser, publisher) with signing keys and age identities, the use-case
  * contract (test/sql/usecases.ts, k = 50) under their keys, and helpers that act as their
- * clients: approvals, sealed requests, encrypted uploads, result decryption.
+ * clients: approvals, sealed requests, encrypted uploads (grant and ingest), result decryption.
  */
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { base64url } from "jose";
 import { Enclave } from "../../enclave/runtime.js";
+import type { EngineOptions } from "../../enclave/sql/engine.js";
 import { openHeader } from "../../protocol/age/envelope.js";
 import { parseHeader } from "../../protocol/age/header.js";
 import { generateIdentity, identityToRecipient } from "../../protocol/age/keys.js";
@@ -14,11 +15,12 @@ import { decryptBytes, encryptBytes } from "../../protocol/age/stream-node.js";
 import { parseReceipt, type QueryReceipt } from "../../protocol/audit/query-run.js";
 import { contractDigest } from "../../protocol/contract/digest.js";
 import { signApproval } from "../../protocol/contract/sign.js";
-import type { ApprovedQuery, Contract } from "../../protocol/contract/types.js";
+import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
 import { encryptToEnclave } from "../../protocol/jose/encrypt.js";
 import type { RequestBodies, RequestKind } from "../../protocol/jose/messages.js";
 import { signRequest } from "../../protocol/jose/sign-request.js";
 import { makeParty, type TestParty } from "../protocol/fixtures.js";
+import { dataset } from "../sql/helpers.js";
 import { exposures, purchases, useCaseQueries } from "../sql/usecases.js";
 import { fakeProvider } from "./fake-provider.js";
 
@@ -61,12 +63,51 @@ export async function approvals(contract: Contract, parties: Party[]): Promise<s
   return Promise.all(parties.map((p) => signApproval(contract, p.id, p.privateKey)));
 }
 
-export async function startEnclave(o: { releaseQuantumMs?: number } = {}): Promise<Enclave> {
+export interface StartOptions {
+  releaseQuantumMs?: number;
+  /** Over the defaults (512 MB, 2 threads). */
+  engineOptions?: EngineOptions;
+}
+
+export async function startEnclave(o: StartOptions = {}): Promise<Enclave> {
   return Enclave.start({
     provider: fakeProvider(),
-    engineOptions: { memoryLimit: "512MB", threads: 2 },
+    engineOptions: { memoryLimit: "512MB", threads: 2, ...o.engineOptions },
     ...(o.releaseQuantumMs !== undefined ? { releaseQuantumMs: o.releaseQuantumMs } : {}),
   });
+}
+
+/** The contract accepted with the approvals of every one of `parties`. */
+export async function admit(
+  enclave: Enclave,
+  contract: Contract,
+  parties: Party[],
+): Promise<{ response: string }> {
+  return enclave.acceptContract({ contract, approvals: await approvals(contract, parties) });
+}
+
+export interface World {
+  enclave: Enclave;
+  contract: Contract;
+  advertiser: Party;
+  publisher: Party;
+}
+
+/**
+ * A fresh enclave (given the audit `restore` first, if any) that has accepted the contract over
+ * `queries` and `datasets`, approved by both parties (new ones unless given).
+ */
+export async function openWorld(
+  queries?: ApprovedQuery[],
+  datasets?: Dataset[],
+  o: StartOptions & { parties?: { advertiser: Party; publisher: Party }; restore?: string[] } = {},
+): Promise<World> {
+  const { advertiser, publisher } = o.parties ?? (await makeParties());
+  const contract = contractFor([advertiser, publisher], queries, datasets);
+  const enclave = await startEnclave(o);
+  if (o.restore) await enclave.restoreAudit({ entries: o.restore });
+  await admit(enclave, contract, [advertiser, publisher]);
+  return { enclave, contract, advertiser, publisher };
 }
 
 /** A signed request from `party`, sealed to the enclave's attested X25519 key. */
@@ -105,6 +146,55 @@ export async function encryptToSelf(
   const { header } = parseHeader(ciphertext);
   return { ciphertext, fileKey: base64url.encode(await openHeader(header, [party.identity])) };
 }
+
+/**
+ * `owner` grants `dataset` and the enclave ingests `plaintext` in pieces of `pieceSize`: encrypted
+ * to the owner's own recipient with the file key in the grant, or (`toEnclave`) to the enclave's.
+ */
+export async function serveCsv(
+  enclave: Enclave,
+  contract: Contract,
+  owner: Party,
+  dataset: string,
+  plaintext: string | Uint8Array,
+  o: { toEnclave?: boolean; pieceSize?: number } = {},
+) {
+  const bytes = typeof plaintext === "string" ? utf8(plaintext) : plaintext;
+  const { ciphertext, fileKey } = o.toEnclave
+    ? { ciphertext: await encryptBytes(bytes, [enclave.keys.publicKeys.ageRecipient]), fileKey: undefined }
+    : await encryptToSelf(owner, bytes);
+  const digest = sha256hex(ciphertext);
+  const granted = await enclave.handleRequest(
+    await sealed(enclave, contract, owner, "grant", {
+      dataset,
+      ciphertextDigest: digest,
+      ...(fileKey ? { fileKey } : {}),
+    }),
+  );
+  const loaded = await enclave.ingest(dataset, digest, pieces(ciphertext, o.pieceSize));
+  return { digest, granted, loaded };
+}
+
+/** A publisher's dataset of who referred whom (referrer a dimension). */
+export const referrals: Dataset = dataset(
+  "referrals",
+  "publisher",
+  { user_id: "VARCHAR", referrer: "VARCHAR" },
+  { dimensions: ["referrer"] },
+  "sha256-hex",
+);
+
+/** The keys of a query answer's signed body: no count or digest of a plaintext among them. */
+export const RESPONSE_BODY_KEYS = [
+  "epsilon",
+  "format",
+  "head",
+  "paramsDigest",
+  "queryId",
+  "receipts",
+  "requester",
+  "resultDigests",
+];
 
 export async function openResult(party: Party, b64: string): Promise<string> {
   return new TextDecoder().decode(

@@ -27,6 +27,7 @@ import type { SqlEngine } from "../../enclave/sql/engine.js";
 import { canonicalRows } from "../../enclave/sql/policy.js";
 import { type QueryResult, runApprovedQuery } from "../../enclave/sql/run.js";
 import type { ApprovedQuery, Dataset, DpPolicy } from "../../protocol/contract/types.js";
+import { dataset } from "../sql/helpers.js";
 import {
   clopperPearson,
   describeBound,
@@ -50,34 +51,19 @@ const VICTIM = id(1_000_000);
 const VICTIM_CATEGORY = "victim-only";
 const VICTIM_BANDS = ["18-34", "35-49", "65+"];
 
-const purchases: Dataset = {
-  id: "purchases",
-  owner: "advertiser",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "amount", type: "DOUBLE" },
-    { name: "category", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  analysis: {
-    joinColumns: [],
-    dimensions: ["category"],
-    measures: [{ column: "amount", aggregates: ["count", "sum"] }],
-  },
-};
+const purchases = dataset(
+  "purchases",
+  "advertiser",
+  { user_id: "VARCHAR", amount: "DOUBLE", category: "VARCHAR" },
+  { dimensions: ["category"], measures: [{ column: "amount", aggregates: ["count", "sum"] }] },
+);
 
-const exposures: Dataset = {
-  id: "exposures",
-  owner: "publisher",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "age_band", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  analysis: { joinColumns: [], dimensions: ["age_band"], measures: [] },
-};
+const exposures = dataset(
+  "exposures",
+  "publisher",
+  { user_id: "VARCHAR", age_band: "VARCHAR" },
+  { dimensions: ["age_band"] },
+);
 
 const category = (i: number) => `cat${String(i % CATEGORIES).padStart(2, "0")}`;
 

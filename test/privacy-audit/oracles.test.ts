@@ -39,7 +39,8 @@ import { customSql } from "../../enclave/sql/dp-rewrite.js";
 import type { SqlEngine } from "../../enclave/sql/engine.js";
 import { createTypedTable } from "../../enclave/sql/ingest.js";
 import { resultToJson, runApprovedQuery } from "../../enclave/sql/run.js";
-import type { ApprovedQuery, Dataset, DpPolicy, Parameter } from "../../protocol/contract/types.js";
+import type { ApprovedQuery, DpPolicy, Parameter } from "../../protocol/contract/types.js";
+import { dataset } from "../sql/helpers.js";
 import { binomialTail, id, loadWorld, report, shuffled } from "./audit.js";
 
 const K = 10;
@@ -48,20 +49,12 @@ const PASS = 17;
 /** The engines' released-row cap (so at most 10 × 10 = 100 groups before suppression). */
 const CAP = 10;
 
-const people: Dataset = {
-  id: "people",
-  owner: "p",
-  format: "csv",
-  columns: [
-    { name: "id", type: "VARCHAR" },
-    { name: "note", type: "VARCHAR" },
-    { name: "code", type: "VARCHAR" },
-    { name: "day", type: "DATE" },
-    { name: "n", type: "BIGINT" },
-  ],
-  identityColumn: "id",
-  analysis: { joinColumns: [], dimensions: ["note", "code", "day", "n"], measures: [] },
-};
+const people = dataset(
+  "people",
+  "p",
+  { id: "VARCHAR", note: "VARCHAR", code: "VARCHAR", day: "DATE", n: "BIGINT" },
+  { dimensions: ["note", "code", "day", "n"] },
+);
 
 /** Everyone's rows as [id, note, code, day, n]. 200 people share n = 0; 100 have n = 1200..1299. */
 function rows(withTarget: boolean): string[][] {

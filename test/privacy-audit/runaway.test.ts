@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkContractQueries } from "../../enclave/sql/check.js";
 import type { SqlEngine } from "../../enclave/sql/engine.js";
 import { runApprovedQuery } from "../../enclave/sql/run.js";
-import type { ApprovedQuery, Dataset, DpPolicy, Parameter } from "../../protocol/contract/types.js";
+import type { ApprovedQuery, DpPolicy, Parameter } from "../../protocol/contract/types.js";
+import { crowd } from "../sql/helpers.js";
 import { purchases, useCaseContract } from "../sql/usecases.js";
 import { id, loadWorld, report } from "./audit.js";
 
@@ -24,18 +25,6 @@ const MEMORY_LIMIT_MB = 256;
  * 64 MiB leaves room without hiding a run that ignores the limit.
  */
 const MARGIN_MB = 64;
-
-const crowd: Dataset = {
-  id: "crowd",
-  owner: "p",
-  format: "csv",
-  columns: [
-    { name: "id", type: "VARCHAR" },
-    { name: "g", type: "VARCHAR" },
-  ],
-  identityColumn: "id",
-  analysis: { joinColumns: [], dimensions: ["g"], measures: [] },
-};
 
 function query(
   idOf: string,
@@ -70,17 +59,11 @@ function query(
 }
 
 const P = purchases.id;
+const ISSUE_SQL = `SELECT max(length(lpad(p.category, CAST($width AS INTEGER), '.'))) AS m FROM ${P} p`;
+const WIDTH: Parameter[] = [{ name: "width", type: "BIGINT" }];
 /** The issue's query, as each rule would have to carry it. */
 const runaway: [string, ApprovedQuery][] = [
-  [
-    "aggregation: the issue's query",
-    query(
-      "lpad-agg",
-      `SELECT max(length(lpad(p.category, CAST($width AS INTEGER), '.'))) AS m FROM ${P} p`,
-      "aggregation",
-      [{ name: "width", type: "BIGINT" }],
-    ),
-  ],
+  ["aggregation: the issue's query", query("lpad-agg", ISSUE_SQL, "aggregation", WIDTH)],
   [
     "aggregation: lpad with a literal width in a dimension",
     query(
@@ -89,22 +72,14 @@ const runaway: [string, ApprovedQuery][] = [
       "aggregation",
     ),
   ],
-  [
-    "custom: the issue's query",
-    query(
-      "lpad-custom",
-      `SELECT max(length(lpad(p.category, CAST($width AS INTEGER), '.'))) AS m FROM ${P} p`,
-      "custom",
-      [{ name: "width", type: "BIGINT" }],
-    ),
-  ],
+  ["custom: the issue's query", query("lpad-custom", ISSUE_SQL, "custom", WIDTH)],
   [
     "custom: lpad inside a counted WHERE",
     query(
       "lpad-custom-where",
       `SELECT count(*) AS m FROM ${P} p WHERE length(lpad(p.category, CAST($width AS INTEGER), '.')) > 0`,
       "custom",
-      [{ name: "width", type: "BIGINT" }],
+      WIDTH,
     ),
   ],
 ];

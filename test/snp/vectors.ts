@@ -53,3 +53,20 @@ export function provenanceField(name: string, field: string): string {
   if (!line) throw new Error(`no field ${field} in ${name}/provenance.md`);
   return line.split("|")[2]!.trim().replace(/`/g, "");
 }
+
+/**
+ * What the shipped minimum TCB (AMD-SB-3019 levels) makes of each real report: null = accepted,
+ * else the components named in the refusal (the reports from before the fix, and the AWS VLEK
+ * report whose REPORTED_TCB microcode is 217 < 219).
+ */
+export const TCB_BY_DEFAULT: Record<string, string | null> = {
+  "genoa-oak-v2-2024": "snp, microcode",
+  "genoa-oak-v5": null,
+  "milan-aws-vlek-v3": "microcode",
+  "milan-azure-v3": null,
+  "milan-constellation-v2-idblock": "snp, microcode",
+  "milan-gosevguest-v2-debug": "snp, microcode",
+  "milan-oak-v3": null,
+  "milan-virtee-v2": "snp, microcode",
+  "turin-oak-v5": null,
+};

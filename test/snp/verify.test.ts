@@ -27,24 +27,7 @@ import {
 } from "../../attestation/snp/report.js";
 import { encodeTcb, type TcbVersion } from "../../attestation/snp/tcb.js";
 import { makeSimChain, type SimChain } from "./simchain.js";
-import { loadVector, readVectorFile, type SnpVector, VECTOR_NAMES } from "./vectors.js";
-
-/**
- * What the shipped minimum TCB (AMD-SB-3019 levels) makes of each real report: null = accepted,
- * else the components named in the refusal (the reports from before the fix, and the AWS VLEK
- * report whose REPORTED_TCB microcode is 217 < 219).
- */
-const TCB_BY_DEFAULT: Record<string, string | null> = {
-  "genoa-oak-v2-2024": "snp, microcode",
-  "genoa-oak-v5": null,
-  "milan-aws-vlek-v3": "microcode",
-  "milan-azure-v3": null,
-  "milan-constellation-v2-idblock": "snp, microcode",
-  "milan-gosevguest-v2-debug": "snp, microcode",
-  "milan-oak-v3": null,
-  "milan-virtee-v2": "snp, microcode",
-  "turin-oak-v5": null,
-};
+import { loadVector, readVectorFile, type SnpVector, TCB_BY_DEFAULT, VECTOR_NAMES } from "./vectors.js";
 
 /** Explicitly accepting an older TCB, for tests about the chain and signature rather than the TCB. */
 const ANY_TCB = { minimumTcb: "none" } as const;

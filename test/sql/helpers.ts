@@ -1,6 +1,6 @@
 /** Shared fixtures for the SQL engine tests. */
 import { Readable } from "node:stream";
-import type { Dataset } from "../../protocol/contract/types.js";
+import type { ColumnType, Dataset, DatasetAnalysis } from "../../protocol/contract/types.js";
 
 export function csvStream(text: string, chunkSize = 7): Readable {
   const bytes = new TextEncoder().encode(text);
@@ -9,23 +9,38 @@ export function csvStream(text: string, chunkSize = 7): Readable {
   return Readable.from(chunks);
 }
 
-export const people: Dataset = {
-  id: "people",
-  owner: "acme",
-  format: "csv",
-  columns: [
-    { name: "id", type: "VARCHAR" },
-    { name: "age", type: "INTEGER" },
-    { name: "joined", type: "DATE" },
-    { name: "score", type: "DOUBLE" },
-  ],
-  identityColumn: "id",
-  identityFormat: "sha256-hex",
-  analysis: {
-    joinColumns: [],
-    dimensions: ["age", "joined"],
-    measures: [{ column: "score", aggregates: ["count", "sum", "avg"] }],
-  },
-};
+/**
+ * A CSV dataset: `columns` in order (name: type), the first one its identity column; the
+ * analysis roles not given are empty, and `identityFormat` is set only when given.
+ */
+export function dataset(
+  id: string,
+  owner: string,
+  columns: Record<string, ColumnType>,
+  analysis: Partial<DatasetAnalysis> = {},
+  identityFormat?: Dataset["identityFormat"],
+): Dataset {
+  const cols = Object.entries(columns).map(([name, type]) => ({ name, type }));
+  return {
+    id,
+    owner,
+    format: "csv",
+    columns: cols,
+    identityColumn: cols[0]!.name,
+    ...(identityFormat ? { identityFormat } : {}),
+    analysis: { joinColumns: [], dimensions: [], measures: [], ...analysis },
+  };
+}
+
+export const people: Dataset = dataset(
+  "people",
+  "acme",
+  { id: "VARCHAR", age: "INTEGER", joined: "DATE", score: "DOUBLE" },
+  { dimensions: ["age", "joined"], measures: [{ column: "score", aggregates: ["count", "sum", "avg"] }] },
+  "sha256-hex",
+);
+
+/** Party p's people in groups `g`; tests load many rows of one person (a self-join multiplies them). */
+export const crowd: Dataset = dataset("crowd", "p", { id: "VARCHAR", g: "VARCHAR" }, { dimensions: ["g"] });
 
 export const hex = (n: number): string => n.toString(16).padStart(64, "0");

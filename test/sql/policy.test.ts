@@ -4,22 +4,12 @@ import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
 import { ingestDataset } from "../../enclave/sql/ingest.js";
 import { passesK } from "../../enclave/sql/policy.js";
 import { runApprovedQuery } from "../../enclave/sql/run.js";
-import { type ApprovedQuery, type Dataset, MIN_K } from "../../protocol/contract/types.js";
-import { csvStream, hex } from "./helpers.js";
+import { type ApprovedQuery, MIN_K } from "../../protocol/contract/types.js";
+import { csvStream, dataset, hex } from "./helpers.js";
 
 const K = MIN_K;
-const table = (id: string): Dataset => ({
-  id,
-  owner: "p",
-  format: "csv",
-  columns: [
-    { name: "id", type: "VARCHAR" },
-    { name: "grp", type: "VARCHAR" },
-  ],
-  identityColumn: "id",
-  identityFormat: "sha256-hex",
-  analysis: { joinColumns: [], dimensions: ["grp"], measures: [] },
-});
+const table = (id: string) =>
+  dataset(id, "p", { id: "VARCHAR", grp: "VARCHAR" }, { dimensions: ["grp"] }, "sha256-hex");
 const left = table("lhs");
 const right = table("rhs");
 

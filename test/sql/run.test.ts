@@ -4,38 +4,19 @@ import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
 import { ingestDataset } from "../../enclave/sql/ingest.js";
 import { validateParameters } from "../../enclave/sql/params.js";
 import { resultToCsv, resultToJson, runApprovedQuery } from "../../enclave/sql/run.js";
-import { type ApprovedQuery, type Dataset, MIN_K, type Parameter } from "../../protocol/contract/types.js";
-import { csvStream, hex } from "./helpers.js";
+import { type ApprovedQuery, MIN_K, type Parameter } from "../../protocol/contract/types.js";
+import { crowd, csvStream, dataset, hex } from "./helpers.js";
 
 const SECRET = "SECRET-TOKEN-7f3a";
 const INJECTED = "x' OR 1=1 --";
 const K = MIN_K;
-const notes: Dataset = {
-  id: "notes",
-  owner: "p",
-  format: "csv",
-  columns: [
-    { name: "id", type: "VARCHAR" },
-    { name: "note", type: "VARCHAR" },
-    { name: "day", type: "DATE" },
-    { name: "seen_at", type: "TIMESTAMP" },
-    { name: "n", type: "BIGINT" },
-  ],
-  identityColumn: "id",
-  analysis: { joinColumns: [], dimensions: ["note", "day", "seen_at", "n"], measures: [] },
-};
-/** Many rows of one person: a self-join of it multiplies rows without bound. */
-const crowd: Dataset = {
-  id: "crowd",
-  owner: "p",
-  format: "csv",
-  columns: [
-    { name: "id", type: "VARCHAR" },
-    { name: "g", type: "VARCHAR" },
-  ],
-  identityColumn: "id",
-  analysis: { joinColumns: [], dimensions: ["g"], measures: [] },
-};
+const notes = dataset(
+  "notes",
+  "p",
+  { id: "VARCHAR", note: "VARCHAR", day: "DATE", seen_at: "TIMESTAMP", n: "BIGINT" },
+  { dimensions: ["note", "day", "seen_at", "n"] },
+);
+// `crowd` (helpers.ts) gets many rows of one person: a self-join of it multiplies rows without bound.
 
 /** 1500 people, one row each; 15 of them (i % 100 == 0) wrote INJECTED, 15 (i % 100 == 7) SECRET. */
 function notesCsv(): string {
