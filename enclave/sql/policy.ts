@@ -1,10 +1,11 @@
 /**
  * Output policy the enclave applies whatever the SQL says. An aggregation query is re-emitted
- * from its compiled plan with the enclave's own table aliases and one hidden
- * count(DISTINCT <alias>.<identity>) per table it reads; every output row in which any of those
- * counts is below k is suppressed, and the hidden columns never leave. A custom query is
- * rewritten by dp-rewrite.ts (per-person contribution bounds) and its rows go to enclave/dp with
- * the spec the plan carries. Only scalar outputs of allowed names may leave, under either rule.
+ * from its compiled plan with the enclave's own table aliases, hidden distinct-people counts per
+ * table and per measure read, the k rule on them inside the statement (HAVING), and (with the
+ * differencing guard) each table's people as hashes; the hidden columns never leave, and released
+ * rows go out in canonical order. A custom query is rewritten by dp-rewrite.ts (per-person
+ * contribution bounds) and its rows go to enclave/dp with the spec the plan carries. Only scalar
+ * outputs of allowed names may leave, under either rule.
  */
 import type { DuckDBConnection, DuckDBListValue, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
 import { isCleanroomError } from "../../attestation/errors.js";
@@ -306,9 +307,10 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
 }
 
 /**
- * k rule per output row: every table the query reads has at least k distinct non-null identities
- * in the row's group. A table with none fails too: "no one of that dataset" next to "one person"
- * would tell the two apart.
+ * k rule per output row, on the hidden counts: every table the query reads, and every measure an
+ * aggregate reads, has at least k distinct people in the row's group. A table with none fails too:
+ * "no one of that dataset" next to "one person" would tell the two apart. (The statement already
+ * filters on the same counts; this is the second wall.)
  */
 export function passesK(counts: number[], k: number): boolean {
   return counts.length > 0 && counts.every((c) => c >= k);
