@@ -1,7 +1,7 @@
 /**
- * A timing oracle, judged by an attacker's accuracy over 24 runs (the method and threshold of
- * oracles.test.ts: at most 17/24 right passes; a guesser reaches 18 with p = 0.011, a 90 %-right
- * oracle with p = 0.99).
+ * A timing oracle, judged by an attacker's accuracy over 24 runs (the method of oracles.test.ts).
+ * Timings are noisy views, so a pass must not hinge on a 1 % chance: at most 19/24 right passes;
+ * a guesser reaches 20 with p = 0.00077, a 90 %-right oracle with p = 0.91, a perfect one always.
  *
  * Two worlds differ in one person, the target: in D it has TARGET_ROWS rows under a referrer of
  * its own. The approved aggregation query joins referrals to itself on the identity, so its work
@@ -16,17 +16,20 @@
  * 24 runs, 12 per world in a seeded random order, on two enclaves (D and D′) opened once per
  * setting:
  * - no quantum (releaseQuantumMs: 0), the power check: the oracle is real, right ≥ 22/24;
- * - a quantum of 4× the slower raw median (at most 400 ms), so both runs fit in one: ≤ 17/24.
+ * - a quantum of 4× the slower raw median (at most 400 ms), so both runs fit in one: ≤ 19/24.
  *
  * The engines run one thread: with two, on a 2-core machine that runs other suites alongside, the
  * self-join's time jumped between two modes ~2× apart (60 and 115 ms at 1 500 rows), and a
  * midpoint threshold then fell between D's modes. With one it is unimodal.
  *
- * Measured on a 2-core machine (four runs of this file, one with test/sql running alongside):
- * raw medians D 68-78 ms, D′ 6-7 ms (single runs: D 65-161, D′ 5-27 under the parallel load);
- * quantum 272-311 ms; without it the attacker was right 24/24 every time; with it 10, 11, 12 and
- * 13/24, every answer 272-323 ms after the request (D and D′ medians within 5 ms of each other,
- * either side). The file takes ~13 s.
+ * Measured on a 2-core machine (seven runs of this file, one with test/sql running alongside):
+ * raw medians D 67.5-77.6 ms, D′ 6.2-7.1 ms (single runs D 64-162, D′ 5-27 ms, the highest
+ * under the parallel load); quantum 271-311 ms; without it the attacker was right 24/24 every
+ * time; with it 10, 10, 11, 12, 13, 13 and 17/24, every answer 271-323 ms after the request. A
+ * longer run (80 + 80 runs at 272 ms) gave medians 274.96 (D) and 275.00 ms (D′), and the best
+ * threshold chosen after the fact was right 58 % of the time: at chance, so this file fails by
+ * chance alone with p ≈ 0.0008 (20/24 or more).
+ * The file takes ~13 s.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededRng } from "../../enclave/dp/random.js";
@@ -36,7 +39,7 @@ import { hashedEmail } from "../sql/usecases.js";
 import { binomialTail, report, shuffled } from "./audit.js";
 
 const RUNS = 24;
-const PASS = 17;
+const PASS = 19;
 /** Right at least this often without a quantum: the oracle is there to be hidden. */
 const POWER = 22;
 const K = 10;
@@ -163,9 +166,9 @@ async function attack(label: string, worlds: Worlds, cal: Calibration, answers: 
 }
 
 describe("acceptance threshold", () => {
-  it("18/24 or more by chance has probability ~0.011; a 0.9 oracle reaches it with ~0.99", () => {
-    expect(binomialTail(RUNS, 0.5, PASS + 1)).toBeLessThan(0.012);
-    expect(binomialTail(RUNS, 0.9, PASS + 1)).toBeGreaterThan(0.97);
+  it("20/24 or more by chance has probability ~0.0008; a 0.9 oracle reaches it with ~0.91", () => {
+    expect(binomialTail(RUNS, 0.5, PASS + 1)).toBeLessThan(0.001);
+    expect(binomialTail(RUNS, 0.9, PASS + 1)).toBeGreaterThan(0.9);
     expect(binomialTail(RUNS, 0.5, POWER)).toBeLessThan(1e-4);
   });
 });
