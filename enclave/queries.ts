@@ -17,7 +17,7 @@ import {
   paramsDigest,
   type QueryReceipt,
 } from "../protocol/audit/query-run.js";
-import type { ApprovedQuery, DpPolicy } from "../protocol/contract/types.js";
+import { type ApprovedQuery, type DpPolicy, partyBudget } from "../protocol/contract/types.js";
 import type { QueryBody } from "../protocol/jose/messages.js";
 import type { ActiveContract } from "./contract-state.js";
 import { applyDp } from "./dp/apply.js";
@@ -109,14 +109,18 @@ export class QueryRunner {
     this.#rng = options.rng ?? cryptoRng();
     this.#quantumMs = options.releaseQuantumMs ?? 0;
     for (const e of priorRuns) {
-      this.#runs.set(e.data.query, (this.#runs.get(e.data.query) ?? 0) + 1);
+      this.#counted(e.data.query);
       // An earlier instance released rows of this query; their people are not known here, so the
       // guard releases nothing more of it rather than forget what was released.
       this.#guard.lost(e.data.query);
     }
     this.#privacy = PrivacyLedger.replay(priorRuns.flatMap((e) => e.data.ledger ?? []));
-    const budgets = active.contract.queries.flatMap((q) => (q.policy.dp ? [q.policy.dp.budget] : []));
-    this.#budget = budgets.length ? Math.min(...budgets) : 0;
+    this.#budget = partyBudget(active.contract);
+  }
+
+  /** One more run of `queryId` counts towards its `maxRuns`. */
+  #counted(queryId: string): void {
+    this.#runs.set(queryId, (this.#runs.get(queryId) ?? 0) + 1);
   }
 
   /** True when every recipient of `query` can still be charged one run of it. */
@@ -175,7 +179,7 @@ export class QueryRunner {
         ...(ledger ? { ledger } : {}),
       };
       const committed = await commit(outcome);
-      this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
+      this.#counted(query.id);
       return { outcome, committed };
     } finally {
       this.#reserved.set(query.id, (this.#reserved.get(query.id) ?? 1) - 1);
@@ -210,7 +214,7 @@ export class QueryRunner {
         result = noised(exact, this.#rng, this.engine.maxResultRows);
       } catch (e) {
         // Whether the noisy rows cross the cap is random: like a timeout, the run still counts.
-        if (e instanceof ResultTooLargeError) this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
+        if (e instanceof ResultTooLargeError) this.#counted(query.id);
         throw e;
       }
     }

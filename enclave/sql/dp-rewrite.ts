@@ -15,6 +15,7 @@
 import type { DuckDBConnection, Json } from "@duckdb/node-api";
 import type { Dataset, DpColumn, DpPolicy } from "../../protocol/contract/types.js";
 import { CUSTOM_AGGREGATE_NAMES } from "../../protocol/rules/functions.js";
+import { HIDDEN_PREFIX, lower, nodes, shape } from "../../protocol/rules/tree.js";
 import { applyDp, type DpAggregateColumn, type DpSpec } from "../dp/apply.js";
 import { clampBound, clampRange } from "../dp/contribution.js";
 import { DpPolicyError } from "../dp/errors.js";
@@ -23,7 +24,6 @@ import { type AstNode, isNode, type ParsedSql, parseSql, renderSql, walk, withTr
 import type { CheckedQuery } from "./check.js";
 import { quoteIdent } from "./engine.js";
 import { QueryCheckError } from "./errors.js";
-import { HIDDEN_PREFIX } from "./hidden.js";
 
 /** Fixed-point sum inputs are DECIMAL(18, d); their sums (DECIMAL(38, d)) cannot overflow. */
 const SUM_INPUT_DIGITS = 18;
@@ -41,20 +41,7 @@ const FILLER = `${HIDDEN_PREFIX}_x`;
 const keyName = (i: number) => `${HIDDEN_PREFIX}_g${i}`;
 const argName = (j: number) => `${HIDDEN_PREFIX}_a${j}`;
 
-const lower = (s: unknown): string => String(s).toLowerCase();
 const q = quoteIdent;
-
-/**
- * An expression without its own alias (inner aliases, e.g. struct field names, stay) and without
- * query locations, as text: equal text means the same expression.
- */
-function shape(node: AstNode): string {
-  return JSON.stringify({ ...node, alias: "" }, (key, value) =>
-    key === "query_location" ? undefined : value,
-  );
-}
-
-const nodes = (v: unknown): AstNode[] => (Array.isArray(v) ? v.filter(isNode) : []);
 
 /** One output column of a custom query, in select-list order. */
 type Output =

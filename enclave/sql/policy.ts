@@ -9,16 +9,16 @@
  */
 import type { DuckDBConnection, DuckDBListValue, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
 import { isCleanroomError } from "../../attestation/errors.js";
+import { AGGREGATE_CALLS } from "../../protocol/rules/aggregation.js";
 import { QueryCheckError } from "../../protocol/rules/errors.js";
 import { SCALAR_OUTPUT_TYPES } from "../../protocol/rules/functions.js";
-import { shape } from "../../protocol/rules/tree.js";
+import { conjunction, conjuncts, HIDDEN_PREFIX, isColumnEquality, shape } from "../../protocol/rules/tree.js";
 import type { DpSpec } from "../dp/apply.js";
 import { type AstNode, columnRef, functionCall, isNode, renderSql, walk, withTry } from "./ast.js";
 import type { CheckedQuery } from "./check.js";
 import { type DifferencingGuard, type PeopleSets, peopleSet } from "./differencing.js";
 import { checkDpSpec, customSql, dpSpecOf } from "./dp-rewrite.js";
 import type { SqlEngine } from "./engine.js";
-import { HIDDEN_PREFIX } from "./hidden.js";
 
 export interface OutputColumn {
   name: string;
@@ -45,9 +45,8 @@ export interface QueryPlan {
 /** The enclave's alias for the table at `index` of an aggregation plan's FROM. */
 const tableAlias = (index: number): string => `${HIDDEN_PREFIX}_t${index}`;
 
-/** `list(DISTINCT hash(ref)) FILTER (WHERE ref IS NOT NULL)`: the people behind a group, hashed. */
-function peopleOf(ref: AstNode, alias: string): AstNode {
-  const call = functionCall("list", [functionCall("hash", [ref], false, "")], true, alias);
+/** `call FILTER (WHERE ref IS NOT NULL)`. */
+function whereNotNull(call: AstNode, ref: AstNode): AstNode {
   call.filter = {
     class: "OPERATOR",
     type: "OPERATOR_IS_NOT_NULL",
@@ -56,6 +55,11 @@ function peopleOf(ref: AstNode, alias: string): AstNode {
     children: [ref],
   };
   return call;
+}
+
+/** `list(DISTINCT hash(ref)) FILTER (WHERE ref IS NOT NULL)`: the people behind a group, hashed. */
+function peopleOf(ref: AstNode, alias: string): AstNode {
+  return whereNotNull(functionCall("list", [functionCall("hash", [ref], false, "")], true, alias), ref);
 }
 
 /**
@@ -106,10 +110,13 @@ async function aggregationSql(
   root.select_list = (root.select_list as AstNode[]).map((item) =>
     groups.includes(shape(item)) ? safe(item) : inDouble(item),
   );
-  if (isNode(root.where_clause)) root.where_clause = conjunction(conjuncts(root.where_clause).map(safe));
+  if (isNode(root.where_clause))
+    root.where_clause = conjunction((conjuncts(root.where_clause) as AstNode[]).map(safe));
   walk(root.from_table, (n) => {
     if (n.type !== "JOIN" || !isNode(n.condition)) return;
-    n.condition = conjunction(conjuncts(n.condition).map((c) => (isJoinKey(c) ? c : safeInJoin(c))));
+    n.condition = conjunction(
+      (conjuncts(n.condition) as AstNode[]).map((c) => (isColumnEquality(c) ? c : safeInJoin(c))),
+    );
   });
   const selectList = root.select_list as unknown[];
   const identity = (t: (typeof plan.tables)[number]) =>
@@ -132,15 +139,7 @@ async function aggregationSql(
   }
   for (const [i, { table, column }] of [...measured.values()].entries()) {
     const count = functionCall("count", [identity(table)], true, `${HIDDEN_PREFIX}_m${i}`);
-    const value = columnRef([tableAlias(table.index), column]);
-    count.filter = {
-      class: "OPERATOR",
-      type: "OPERATOR_IS_NOT_NULL",
-      alias: "",
-      query_location: 0,
-      children: [value],
-    };
-    selectList.push(count);
+    selectList.push(whereNotNull(count, columnRef([tableAlias(table.index), column])));
   }
   const counts = plan.tables.length + measured.size;
   // The k rule inside the statement: groups below k never leave the engine, so neither their
@@ -161,8 +160,6 @@ async function aggregationSql(
   const hidden = counts + (guarded(checked) ? plan.tables.length : 0);
   return { sql: await renderSql(engine.connection, parsed), hidden, counts };
 }
-
-const AGGREGATE_CALLS = new Set(["count_star", "count", "sum", "avg", "min", "max", "median"]);
 
 /**
  * An aggregate output that combines aggregates (ratios, rounding) computes in DOUBLE: every
@@ -201,30 +198,6 @@ function integerConstant(value: number): AstNode {
 
 /** Aggregation predicates and dimensions hold no aggregate; nothing to exclude from TRY. */
 const NO_AGGREGATES: ReadonlySet<string> = new Set();
-
-function conjuncts(node: AstNode): AstNode[] {
-  if (node.class === "CONJUNCTION" && node.type === "CONJUNCTION_AND") {
-    return (node.children as AstNode[]).flatMap(conjuncts);
-  }
-  return [node];
-}
-
-function conjunction(parts: AstNode[]): AstNode {
-  if (parts.length === 1) return parts[0]!;
-  return { class: "CONJUNCTION", type: "CONJUNCTION_AND", alias: "", query_location: 0, children: parts };
-}
-
-/** `a.x = b.y` between two columns: a join key the compiled plan checked to be same-typed. */
-function isJoinKey(n: AstNode): boolean {
-  return (
-    n.class === "COMPARISON" &&
-    n.type === "COMPARE_EQUAL" &&
-    isNode(n.left) &&
-    n.left.class === "COLUMN_REF" &&
-    isNode(n.right) &&
-    n.right.class === "COLUMN_REF"
-  );
-}
 
 const guarded = (checked: CheckedQuery): boolean =>
   checked.query.policy.kind === "aggregation" && checked.query.policy.differencingGuard !== false;

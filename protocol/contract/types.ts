@@ -114,6 +114,15 @@ export interface DpPolicy extends DpParameters {
   columns: DpColumn[];
 }
 
+/**
+ * Each party's total epsilon on a contract: the smallest budget any of its DP queries declares,
+ * so no query's own budget lets a party spend past what the others allow (0 without DP queries).
+ */
+export function partyBudget(contract: Contract): number {
+  const budgets = contract.queries.flatMap((q) => (q.policy.dp ? [q.policy.dp.budget] : []));
+  return budgets.length ? Math.min(...budgets) : 0;
+}
+
 /** The floor under every query's k: no contract can declare a smaller minimum. */
 export const MIN_K = 10;
 

@@ -26,7 +26,7 @@ import type {
 import { QueryCheckError } from "./errors.js";
 import { AGGREGATE_COMBINERS, CAST_TYPES, DIMENSION_FUNCTIONS } from "./functions.js";
 import { printExpression } from "./print.js";
-import { type AstNode, isNode, lower, shape, walk } from "./tree.js";
+import { type AstNode, conjuncts, HIDDEN_PREFIX, isNode, lower, shape, walk } from "./tree.js";
 
 export type ColumnRole = "identity" | "join" | "dimension" | "measure";
 
@@ -122,6 +122,10 @@ const AGGREGATES: Record<string, MeasureAggregate> = {
   max: "max",
   median: "median",
 };
+
+/** The aggregate calls the aggregation rule admits, by parse-tree name. */
+export const AGGREGATE_CALLS: ReadonlySet<string> = new Set(Object.keys(AGGREGATES));
+
 /** Parameter types and the column types a parameter of that type may be compared with. */
 const COMPARABLE: Record<ParameterType, ColumnType[]> = {
   VARCHAR: ["VARCHAR"],
@@ -169,6 +173,7 @@ export function rolesOf(dataset: Dataset, column: string): ColumnRole[] {
   return roles;
 }
 
+/** A list field as is: a non-node element stays, so the grammar refuses it rather than skips it. */
 function list(node: AstNode, key: string): AstNode[] {
   const v = node[key];
   return Array.isArray(v) ? (v as AstNode[]) : [];
@@ -223,8 +228,8 @@ class Compiler {
     }
     const table = this.table(ref.right);
     const keys: [ColumnUse, ColumnUse][] = [];
-    const conjuncts = this.conjuncts(ref.condition);
-    for (const c of conjuncts) {
+    const parts = conjuncts(ref.condition);
+    for (const c of parts) {
       const key = this.joinKey(c, table);
       if (key) keys.push(key);
       else this.predicate(c, "on");
@@ -254,13 +259,6 @@ class Compiler {
     const table: TableRef = { index: this.tables.length, alias, dataset };
     this.tables.push(table);
     return table;
-  }
-
-  conjuncts(node: unknown): unknown[] {
-    if (isNode(node) && node.class === "CONJUNCTION" && node.type === "CONJUNCTION_AND") {
-      return list(node, "children").flatMap((c) => this.conjuncts(c));
-    }
-    return [node];
   }
 
   /** `a.k = b.k` with both identity or join columns, one of them the newly joined table's. */
@@ -626,7 +624,7 @@ export function compileAggregation(
     const name = String(item.alias ?? "");
     if (name === "") refuse("every output needs an alias (expression AS name)", item);
     if (names.has(name.toLowerCase())) refuse(`output name ${name} is used twice`);
-    if (name.toLowerCase().startsWith("__cleanroom")) refuse(`output name ${name} uses the reserved prefix`);
+    if (name.toLowerCase().startsWith(HIDDEN_PREFIX)) refuse(`output name ${name} uses the reserved prefix`);
     names.add(name.toLowerCase());
     const before = c.columns.length;
     if (groupShapes.has(shape(item))) {

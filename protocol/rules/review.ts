@@ -23,8 +23,10 @@ import {
   type Measure,
   MIN_K,
   type ParameterType,
+  partyBudget,
 } from "../contract/types.js";
 import {
+  AGGREGATE_CALLS,
   type AggregateUse,
   type AggregationPlan,
   type ColumnRole,
@@ -32,9 +34,20 @@ import {
   compileAggregation,
   rolesOf,
 } from "./aggregation.js";
+import { checkCustomWalls } from "./custom.js";
 import { QueryCheckError } from "./errors.js";
 import { printExpression } from "./print.js";
-import { type AstNode, isNode, lower, type ParsedSql, shape, walk } from "./tree.js";
+import {
+  type AstNode,
+  conjuncts,
+  isColumnEquality,
+  isNode,
+  lower,
+  nodes,
+  type ParsedSql,
+  shape,
+  walk,
+} from "./tree.js";
 
 /** k below this is flagged (the contract floor is MIN_K). */
 export const REVIEW_LOW_K = 50;
@@ -315,8 +328,6 @@ function fromPlan(r: QueryReview, plan: AggregationPlan): void {
   for (const w of plan.warnings) r.warnings.push({ code: "one-person-value", queries: [r.id], message: w });
 }
 
-const nodes = (v: unknown): AstNode[] => (Array.isArray(v) ? v.filter(isNode) : []);
-
 /** Every dataset table a custom query reads anywhere in its tree, and what it may read of each. */
 function fromCustomTree(
   r: QueryReview,
@@ -324,24 +335,23 @@ function fromCustomTree(
   root: AstNode,
   datasets: Dataset[],
 ): string | undefined {
+  // The enclave's own walls first: a refusal throws QueryCheckError with the enclave's reason.
+  checkCustomWalls(root, datasets, query);
   const byId = new Map(datasets.map((d) => [lower(d.id), d]));
   const ctes = new Set<string>();
   walk(root, (n) => {
     const map = isNode(n.cte_map) ? nodes(n.cte_map.map) : [];
     for (const e of map) ctes.add(lower(e.key));
   });
-  for (const name of ctes) if (byId.has(name)) return "a CTE may not shadow a dataset table";
   const tables: { alias: string; dataset: Dataset; columns: Map<string, ColumnReview> }[] = [];
-  let unknown: string | undefined;
   walk(root, (n) => {
     if (n.type !== "BASE_TABLE") return;
     const name = lower(n.table_name);
     const dataset = byId.get(name);
     if (dataset && !ctes.has(name)) {
       tables.push({ alias: lower(n.alias || n.table_name), dataset, columns: new Map() });
-    } else if (!dataset && !ctes.has(name)) unknown ??= name;
+    }
   });
-  if (unknown !== undefined) return `unknown table ${unknown}`;
   if (tables.length === 0) return "dp: the query must read a dataset";
   const k = query.policy.dp?.groups === "private" ? query.policy.minDistinctIdentities : null;
 
@@ -376,24 +386,7 @@ function fromCustomTree(
     const right = n.right;
     const dataset = byId.get(lower(right.table_name));
     if (!dataset) return;
-    const conjuncts: unknown[] = [];
-    const split = (c: unknown): void => {
-      if (isNode(c) && c.class === "CONJUNCTION" && c.type === "CONJUNCTION_AND")
-        nodes(c.children).forEach(split);
-      else conjuncts.push(c);
-    };
-    split(n.condition);
-    const keys = conjuncts
-      .filter(
-        (c): c is AstNode =>
-          isNode(c) &&
-          c.type === "COMPARE_EQUAL" &&
-          isNode(c.left) &&
-          isNode(c.right) &&
-          c.left.class === "COLUMN_REF" &&
-          c.right.class === "COLUMN_REF",
-      )
-      .map(printExpression);
+    const keys = conjuncts(n.condition).filter(isColumnEquality).map(printExpression);
     r.joins.push({
       dataset: dataset.id,
       alias: lower(right.alias || right.table_name),
@@ -463,23 +456,13 @@ function fromCustomTree(
       ...(domain ? { domain: [...domain.values] } : {}),
     });
   }
-  const used = new Set<string>();
-  walk(root, (n) => {
-    if (n.class === "PARAMETER") used.add(String(n.identifier));
-  });
-  for (const p of query.parameters)
-    if (!used.has(p.name)) return `declares parameter ${p.name} but never uses it`;
-  for (const p of used)
-    if (!query.parameters.some((x) => x.name === p)) return "uses an undeclared or positional parameter";
   return undefined;
 }
-
-const AGGREGATE_NAMES = new Set(["count_star", "count", "sum", "avg", "min", "max", "median"]);
 
 function aggregatesIn(node: AstNode): string[] {
   const out: string[] = [];
   walk(node, (n) => {
-    if (n.class === "FUNCTION" && AGGREGATE_NAMES.has(lower(n.function_name))) out.push(printExpression(n));
+    if (n.class === "FUNCTION" && AGGREGATE_CALLS.has(lower(n.function_name))) out.push(printExpression(n));
   });
   return unique(out);
 }
@@ -621,10 +604,8 @@ export function reviewContract(contract: Contract, parse: ParseQuery): ContractR
   const queries: QueryReview[] = [];
   const signed: { id: string; sig: Signature }[] = [];
   const ids = new Set<string>();
-  const budgets = contract.queries.flatMap((q) => (q.policy.dp ? [q.policy.dp.budget] : []));
-  const partyBudget = budgets.length ? Math.min(...budgets) : 0;
   for (const query of contract.queries) {
-    const r = baseReview(query, partyBudget);
+    const r = baseReview(query, partyBudget(contract));
     const refuse = (reason: string): void => {
       r.status = "refused";
       r.refusal = reason;

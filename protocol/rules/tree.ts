@@ -3,6 +3,9 @@
  * the analysis rules, the enclave's rewrites and the review share. Pure: no engine here.
  */
 
+/** Column and alias names the enclave adds to approved SQL; approved SQL may not use the prefix. */
+export const HIDDEN_PREFIX = "__cleanroom";
+
 /** A node of DuckDB's serialised parse tree (an open JSON object). */
 export type AstNode = { [key: string]: unknown };
 
@@ -48,10 +51,43 @@ export function columnRef(names: string[]): AstNode {
   return { class: "COLUMN_REF", type: "COLUMN_REF", alias: "", query_location: 0, column_names: names };
 }
 
-/** The node with alias and query location removed, as text: equal text means the same expression. */
+/**
+ * An expression without its own alias (inner aliases, e.g. struct field names, stay) and without
+ * query locations, as text: equal text means the same expression.
+ */
 export function shape(node: unknown): string {
-  return JSON.stringify(node, (key, value) =>
-    key === "alias" || key === "query_location" ? undefined : value,
+  const own =
+    typeof node === "object" && node !== null && !Array.isArray(node) ? { ...node, alias: "" } : node;
+  return JSON.stringify(own, (key, value) => (key === "query_location" ? undefined : value));
+}
+
+/** The nodes of a list field (an absent or malformed field is empty). */
+export const nodes = (v: unknown): AstNode[] => (Array.isArray(v) ? v.filter(isNode) : []);
+
+/** The conjuncts of an AND tree (a node that is no AND is its own single conjunct). */
+export function conjuncts(node: unknown): unknown[] {
+  if (isNode(node) && node.class === "CONJUNCTION" && node.type === "CONJUNCTION_AND") {
+    return nodes(node.children).flatMap(conjuncts);
+  }
+  return [node];
+}
+
+/** The AND of `parts` (one part is itself). */
+export function conjunction(parts: AstNode[]): AstNode {
+  if (parts.length === 1) return parts[0]!;
+  return { class: "CONJUNCTION", type: "CONJUNCTION_AND", alias: "", query_location: 0, children: parts };
+}
+
+/** `a.x = b.y`: an equality of two column references (a join key). */
+export function isColumnEquality(n: unknown): n is AstNode {
+  return (
+    isNode(n) &&
+    n.class === "COMPARISON" &&
+    n.type === "COMPARE_EQUAL" &&
+    isNode(n.left) &&
+    n.left.class === "COLUMN_REF" &&
+    isNode(n.right) &&
+    n.right.class === "COLUMN_REF"
   );
 }
 

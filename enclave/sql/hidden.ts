@@ -1,2 +1,0 @@
-/** Column and alias names the enclave adds to approved SQL; approved SQL may not use the prefix. */
-export const HIDDEN_PREFIX = "__cleanroom";
