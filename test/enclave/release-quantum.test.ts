@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { releaseTime } from "../../enclave/queries.js";
 import type { ApprovedQuery } from "../../protocol/contract/types.js";
 import { hashedEmail } from "../sql/usecases.js";
-import { openWorld, referrals, sealed, serveCsv, utf8, type World } from "./world.js";
+import { openWorld, referrals, referrersSelfJoin, sealed, serveCsv, utf8, type World } from "./world.js";
 
 const policy = (allowedColumns: string[]) => ({
   kind: "aggregation" as const,
@@ -27,16 +27,7 @@ const fast: ApprovedQuery = {
 };
 
 /** Every referrer's group, each through the k check, over a self-join: clearly slower. */
-const slow: ApprovedQuery = {
-  id: "slow",
-  sql: `SELECT a.referrer AS referrer, count(DISTINCT a.user_id) AS n
-FROM referrals a JOIN referrals b ON a.user_id = b.user_id
-GROUP BY a.referrer`,
-  parameters: [],
-  runners: ["advertiser"],
-  recipients: ["advertiser"],
-  policy: policy(["referrer", "n"]),
-};
+const slow = referrersSelfJoin;
 
 const ROWS = 120_000;
 

@@ -184,6 +184,26 @@ export const referrals: Dataset = dataset(
   "sha256-hex",
 );
 
+/**
+ * Every referrer's group over a self-join of referrals on the identity: its work grows with the
+ * square of one person's rows. k = 10, no differencing guard, so each run releases the same answer.
+ */
+export const referrersSelfJoin: ApprovedQuery = {
+  id: "referrers-self-join",
+  sql: `SELECT a.referrer AS referrer, count(DISTINCT a.user_id) AS n
+FROM referrals a JOIN referrals b ON a.user_id = b.user_id
+GROUP BY a.referrer`,
+  parameters: [],
+  runners: ["advertiser"],
+  recipients: ["advertiser"],
+  policy: {
+    kind: "aggregation",
+    minDistinctIdentities: 10,
+    allowedColumns: ["referrer", "n"],
+    differencingGuard: false,
+  },
+};
+
 /** The keys of a query answer's signed body: no count or digest of a plaintext among them. */
 export const RESPONSE_BODY_KEYS = [
   "epsilon",

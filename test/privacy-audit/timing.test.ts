@@ -33,8 +33,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededRng } from "../../enclave/dp/random.js";
-import type { ApprovedQuery } from "../../protocol/contract/types.js";
-import { openResult, openWorld, referrals, sealed, serveCsv, utf8, type World } from "../enclave/world.js";
+import {
+  openResult,
+  openWorld,
+  referrals,
+  referrersSelfJoin,
+  sealed,
+  serveCsv,
+  utf8,
+  type World,
+} from "../enclave/world.js";
 import { hashedEmail } from "../sql/usecases.js";
 import { binomialTail, report, shuffled } from "./audit.js";
 
@@ -42,7 +50,6 @@ const RUNS = 24;
 const PASS = 19;
 /** Right at least this often without a quantum: the oracle is there to be hidden. */
 const POWER = 22;
-const K = 10;
 /** Calibration runs per world (after one warm-up run each). */
 const CALIBRATE = 5;
 
@@ -51,21 +58,7 @@ const REFERRERS = 50;
 const TARGET = 999_999;
 const TARGET_ROWS = 1600;
 
-const query: ApprovedQuery = {
-  id: "referrers",
-  sql: `SELECT a.referrer AS referrer, count(DISTINCT a.user_id) AS n
-FROM referrals a JOIN referrals b ON a.user_id = b.user_id
-GROUP BY a.referrer`,
-  parameters: [],
-  runners: ["advertiser"],
-  recipients: ["advertiser"],
-  policy: {
-    kind: "aggregation",
-    minDistinctIdentities: K,
-    allowedColumns: ["referrer", "n"],
-    differencingGuard: false,
-  },
-};
+const query = referrersSelfJoin;
 
 function csv(withTarget: boolean): Uint8Array {
   const lines = ["user_id,referrer"];
