@@ -71,7 +71,7 @@ export class ActiveContract {
   /**
    * The query-run entries recorded under this contract in a restored chain, oldest first: what a
    * restart must not reset (maxRuns counts, privacy budgets). A host that truncates the chain is
-   * caught by the parties' ledger heads.
+   * caught by the parties' audit heads.
    */
   runsIn(entries: readonly AuditEntry[]): AuditEntry<"query-run">[] {
     const runs: AuditEntry<"query-run">[] = [];

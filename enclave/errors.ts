@@ -14,11 +14,6 @@ export class ContractStateError extends CleanroomError {
   static override code = "ERR_CONTRACT_STATE";
 }
 
-/** The request kind is not served on this route (only grant and query travel as requests). */
-export class RequestKindError extends CleanroomError {
-  static override code = "ERR_REQUEST_KIND";
-}
-
 /** The signer is a party, but the contract does not let it do this (run, receive, grant). */
 export class NotPermittedError extends CleanroomError {
   static override code = "ERR_NOT_PERMITTED";
@@ -58,8 +53,8 @@ export class MaxRunsError extends CleanroomError {
  * The requester has seen an audit head this enclave's log does not contain (ahead of it, or a
  * different entry at that seq): the log it was given was rolled back or forked.
  */
-export class LedgerRollbackError extends CleanroomError {
-  static override code = "ERR_LEDGER_ROLLBACK";
+export class AuditRollbackError extends CleanroomError {
+  static override code = "ERR_AUDIT_ROLLBACK";
 }
 
 /** A request body exceeds its size limit. */

@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { encryptBytes } from "../protocol/age/stream-node.js";
-import type { AuditEntry, AuditLedgerEntry } from "../protocol/audit/entry.js";
+import type { AuditEntry, BudgetDebit } from "../protocol/audit/entry.js";
 import {
   ciphertextDigest,
   encodeReceipt,
@@ -21,8 +21,8 @@ import { type ApprovedQuery, type DpPolicy, partyBudget } from "../protocol/cont
 import type { QueryBody } from "../protocol/jose/messages.js";
 import type { ActiveContract } from "./contract-state.js";
 import { applyDp } from "./dp/apply.js";
+import { epsilonCostMicros, PrivacyBudget } from "./dp/budget.js";
 import { BudgetExhaustedError } from "./dp/errors.js";
-import { epsilonCostMicros, PrivacyLedger } from "./dp/ledger.js";
 import { cryptoRng, type Rng } from "./dp/random.js";
 import { DatasetNotLoadedError, MaxRunsError, NotPermittedError } from "./errors.js";
 import { DifferencingGuard } from "./sql/differencing.js";
@@ -40,8 +40,8 @@ export interface QueryOutcome {
   format: "csv" | "json";
   /** Epsilon charged for this run (0 without DP). */
   epsilon: number;
-  /** The privacy-ledger debits of this run, one per recipient (DP only): the audit entry must carry them. */
-  ledger?: AuditLedgerEntry[];
+  /** The budget debits of this run, one per recipient (DP only): the audit entry must carry them. */
+  debits?: BudgetDebit[];
   /** Party id → base64 age ciphertext of the result, one per contract recipient. */
   results: Record<string, string>;
   /**
@@ -85,7 +85,7 @@ export class QueryRunner {
   readonly #runs = new Map<string, number>();
   readonly #reserved = new Map<string, number>();
   /** Epsilon spent per party under this contract; debited before a DP result leaves. */
-  readonly #privacy: PrivacyLedger;
+  readonly #privacy: PrivacyBudget;
   /** What each aggregation query released, per table, as people sets (never leaves the enclave). */
   readonly #guard = new DifferencingGuard();
   /**
@@ -98,7 +98,7 @@ export class QueryRunner {
 
   /**
    * `priorRuns`: the query-run audit entries already recorded under this contract (a restored
-   * chain), from which run counts and the privacy ledger are rebuilt, so a restart resets neither.
+   * chain), from which run counts and the privacy budget are rebuilt, so a restart resets neither.
    */
   constructor(
     private readonly engine: SqlEngine,
@@ -114,7 +114,7 @@ export class QueryRunner {
       // guard releases nothing more of it rather than forget what was released.
       this.#guard.lost(e.data.query);
     }
-    this.#privacy = PrivacyLedger.replay(priorRuns.flatMap((e) => e.data.ledger ?? []));
+    this.#privacy = PrivacyBudget.replay(priorRuns.flatMap((e) => e.data.debits ?? []));
     this.#budget = partyBudget(active.contract);
   }
 
@@ -131,8 +131,8 @@ export class QueryRunner {
 
   /**
    * Runs `body` for `requester`. `commit` is called with the outcome before anything leaves
-   * (the caller appends the audit entry there, synchronously after a DP debit so the ledger and
-   * audit chains advance in the same order); the run counts only when it succeeds.
+   * (the caller appends the audit entry there, synchronously after the DP debits, so the budget
+   * and the audit chain advance together); the run counts only when it succeeds.
    *
    * Refusals decided before the run (permission, budget, maxRuns) depend only on public state and
    * answer at once. From the start of the run on, the answer or the failure is held until
@@ -157,7 +157,7 @@ export class QueryRunner {
     this.#reserved.set(query.id, reserved + 1);
     const started = performance.now();
     try {
-      let sealed: Omit<QueryOutcome, "epsilon" | "ledger">;
+      let sealed: Omit<QueryOutcome, "epsilon" | "debits">;
       try {
         sealed = await this.#execute(query, requester, body);
       } catch (e) {
@@ -168,15 +168,13 @@ export class QueryRunner {
       // Debit before anything leaves; nothing is awaited between the check, the debits and the
       // commit call, so the debits of one run are consecutive and cannot fail halfway.
       if (dp && !this.#affordable(query, dp)) throw new BudgetExhaustedError();
-      const ledger = dp
-        ? query.recipients.map((p) =>
-            this.#privacy.debit(p, { epsilon: dp.epsilon, budget: this.#budget }, query.id),
-          )
+      const debits = dp
+        ? query.recipients.map((p) => this.#privacy.debit(p, { epsilon: dp.epsilon, budget: this.#budget }))
         : undefined;
       const outcome: QueryOutcome = {
         ...sealed,
-        epsilon: ledger ? ledger[0]!.micros / 1e6 : 0,
-        ...(ledger ? { ledger } : {}),
+        epsilon: debits ? debits[0]!.micros / 1e6 : 0,
+        ...(debits ? { debits } : {}),
       };
       const committed = await commit(outcome);
       this.#counted(query.id);
@@ -198,7 +196,7 @@ export class QueryRunner {
     query: ApprovedQuery,
     requester: string,
     body: QueryBody,
-  ): Promise<Omit<QueryOutcome, "epsilon" | "ledger">> {
+  ): Promise<Omit<QueryOutcome, "epsilon" | "debits">> {
     const exact = await runApprovedQuery(this.engine, query, body.params, this.#guard).catch((e: unknown) => {
       // Admission bound every table to a contract dataset, so an unknown one now is unloaded.
       if (e instanceof QueryCheckError && e.reason.startsWith("unknown table")) {

@@ -16,17 +16,11 @@ import { DATASET_ID, HEX64, isPlainObject, keysProblem } from "../protocol/jose/
 import type { GrantBody, QueryBody, QueryResponseBody, RequestPayload } from "../protocol/jose/messages.js";
 import { ReplayGuard } from "../protocol/jose/replay-guard.js";
 import { verifyRequest } from "../protocol/jose/verify-request.js";
+import { AuditChain } from "./audit-chain.js";
 import { ActiveContract } from "./contract-state.js";
-import {
-  AlreadyLoadedError,
-  ContractStateError,
-  LedgerRollbackError,
-  NoContractError,
-  RequestKindError,
-} from "./errors.js";
+import { AlreadyLoadedError, AuditRollbackError, ContractStateError, NoContractError } from "./errors.js";
 import { Grants } from "./grants.js";
 import { EnclaveKeyring } from "./keys.js";
-import { Ledger } from "./ledger.js";
 import { loadGranted } from "./load.js";
 import type { EvidenceProvider } from "./platform/provider.js";
 import { QueryRunner } from "./queries.js";
@@ -82,7 +76,7 @@ export class Enclave {
     readonly keys: EnclaveKeyring,
     private readonly provider: EvidenceProvider,
     private readonly engine: SqlEngine,
-    private readonly ledger: Ledger,
+    private readonly chain: AuditChain,
     private readonly clock: () => Date,
     private readonly releaseQuantumMs: number,
   ) {}
@@ -96,8 +90,8 @@ export class Enclave {
     const keys = await EnclaveKeyring.generate();
     const engine = await openEngine(options.engineOptions);
     try {
-      const ledger = await Ledger.open(keys, clock);
-      return new Enclave(keys, options.provider, engine, ledger, clock, quantum);
+      const chain = await AuditChain.open(keys, clock);
+      return new Enclave(keys, options.provider, engine, chain, clock, quantum);
     } catch (e) {
       engine.close();
       throw e;
@@ -114,7 +108,7 @@ export class Enclave {
       platform: this.provider.platform,
       simulated: this.provider.simulated,
       contractDigest: this.#serving?.active.digest ?? null,
-      head: this.ledger.head,
+      head: this.chain.head,
     };
   }
 
@@ -141,12 +135,12 @@ export class Enclave {
     this.#exclusive();
     try {
       const active = await ActiveContract.admit(input);
-      const head = await this.ledger.append("contract-accepted", { contract: active.digest });
+      const head = await this.chain.append("contract-accepted", { contract: active.digest });
       this.#serving = {
         active,
         guard: new ReplayGuard(),
         grants: new Grants(),
-        queries: new QueryRunner(this.engine, active, active.runsIn(this.ledger.entries), {
+        queries: new QueryRunner(this.engine, active, active.runsIn(this.chain.entries), {
           releaseQuantumMs: this.releaseQuantumMs,
         }),
         loading: new Set(),
@@ -166,9 +160,9 @@ export class Enclave {
     const request = await verifyRequest(jws, serving.active.contract, serving.guard, {
       contractDigest: serving.active.digest,
     });
-    if (request.kind === "grant") return this.#grant(serving, request as RequestPayload<"grant">);
-    if (request.kind === "query") return this.#query(serving, request as RequestPayload<"query">);
-    throw new RequestKindError("only grant and query requests are served here");
+    return request.kind === "grant"
+      ? this.#grant(serving, request as RequestPayload<"grant">)
+      : this.#query(serving, request as RequestPayload<"query">);
   }
 
   /** Streams a granted ciphertext into its dataset's table; see load.ts for the atomicity. */
@@ -191,7 +185,7 @@ export class Enclave {
     try {
       const report = await loadGranted({ engine: this.engine, keys: this.keys, dataset, grant, ciphertext });
       serving.grants.consume(grant);
-      const head = await this.ledger.append("dataset-loaded", {
+      const head = await this.chain.append("dataset-loaded", {
         dataset: dataset.id,
         ciphertextDigest: digestHex,
         rows: report.rowsAccepted,
@@ -213,7 +207,7 @@ export class Enclave {
   audit(from: unknown = 1): { entries: string[]; head: AuditHead } {
     if (!Number.isSafeInteger(from) || (from as number) < 1)
       throw new UsageError("from must be a positive integer");
-    return { entries: this.ledger.since(from as number), head: this.ledger.head };
+    return { entries: this.chain.since(from as number), head: this.chain.head };
   }
 
   /** Continues the chain a previous instance left; only before a contract is accepted. */
@@ -228,7 +222,7 @@ export class Enclave {
       ) {
         throw new UsageError("restore: body must be {entries: [jws...]}");
       }
-      return { head: await this.ledger.restore(input.entries as string[]) };
+      return { head: await this.chain.restore(input.entries as string[]) };
     } finally {
       this.#busy = false;
     }
@@ -239,7 +233,7 @@ export class Enclave {
     const dataset = serving.active.dataset(body.dataset);
     if (this.engine.datasets.has(dataset.id)) throw new AlreadyLoadedError("dataset already loaded");
     const grant = serving.grants.record(serving.active, request.party, body, request.nonce);
-    const head = await this.ledger.append("grant", {
+    const head = await this.chain.append("grant", {
       dataset: grant.dataset,
       party: grant.party,
       ciphertextDigest: grant.ciphertextDigest,
@@ -251,20 +245,20 @@ export class Enclave {
   async #query(serving: Serving, request: RequestPayload<"query">): Promise<RequestReply> {
     const body: QueryBody = request.body;
     // A party that saw a head this chain does not contain was shown a log this one rolled back.
-    if (body.ledgerHead && !this.ledger.contains(body.ledgerHead)) {
-      throw new LedgerRollbackError("audit log is behind or differs from the head the requester saw");
+    if (body.auditHead && !this.chain.contains(body.auditHead)) {
+      throw new AuditRollbackError("audit log is behind or differs from the head the requester saw");
     }
     const { outcome, committed: head } = await serving.queries.run(request.party, body, (o) =>
-      this.ledger.append("query-run", {
+      this.chain.append("query-run", {
         query: o.queryId,
         requester: request.party,
         paramsDigest: o.paramsDigest,
         resultDigests: o.resultDigests,
         epsilon: o.epsilon,
-        ...(o.ledger ? { ledger: o.ledger } : {}),
+        ...(o.debits ? { debits: o.debits } : {}),
       }),
     );
-    // The ledger debit is on the audit chain; the response carries its head. Results are relayed
+    // The budget debits are on the audit chain; the response carries its head. Results are relayed
     // (and stored) by the host next to the response; receipts are small and travel inside it, so
     // the enclave's signature covers them and every recipient can fetch them with the response.
     const reply: QueryResponseBody = {

@@ -66,7 +66,7 @@ export async function query(client: CleanroomClient, o: QueryOptions): Promise<Q
     const seen = await client.state.highestHead();
     const req = await client.seal(
       "query",
-      { queryId: o.queryId, params: o.params, resultFormat: o.format, ...(seen ? { ledgerHead: seen } : {}) },
+      { queryId: o.queryId, params: o.params, resultFormat: o.format, ...(seen ? { auditHead: seen } : {}) },
       enclave,
     );
     const reply = await client.host.postJson<QueryReply>("/queries", { jwe: req.jwe });

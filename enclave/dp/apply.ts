@@ -11,9 +11,9 @@
 import type { DpDomain, DpParameters } from "../../protocol/contract/types.js";
 import { MAX_DOMAIN_GROUPS } from "../../protocol/contract/validate.js";
 import { INTEGER_TYPES } from "../../protocol/rules/functions.js";
+import { epsilonCostMicros } from "./budget.js";
 import { sampleDiscreteLaplace } from "./discrete.js";
 import { DpPolicyError } from "./errors.js";
-import { epsilonCostMicros } from "./ledger.js";
 import {
   averageOf,
   type GroupKeys,
@@ -64,7 +64,7 @@ export interface DpSpec {
 export interface DpResult<C extends DpInputColumn> {
   columns: C[];
   rows: Cell[][];
-  /** Epsilon the ledger must charge for this run (micro-epsilon, rounded up) and as a number. */
+  /** Epsilon the budget must charge for this run (micro-epsilon, rounded up) and as a number. */
   epsilonMicros: number;
   epsilon: number;
   /** Delta of the run: the threshold's for "private" groups, otherwise 0. */

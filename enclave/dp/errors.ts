@@ -17,20 +17,3 @@ export class BudgetExhaustedError extends CleanroomError {
     super("privacy budget exhausted");
   }
 }
-
-/** A party presented a ledger head beyond (or beside) the one the enclave resumed from. */
-export class LedgerRollbackError extends CleanroomError {
-  static override code = "ERR_DP_ROLLBACK";
-  /** seq of the stored head the presented one was compared with. */
-  readonly seq: number;
-
-  constructor(seq: number, reason: "head ahead of stored ledger" | "head forked from stored ledger") {
-    super(`privacy ledger ${seq}: ${reason}`);
-    this.seq = seq;
-  }
-}
-
-/** Persisted ledger state or entries are malformed or do not chain. */
-export class LedgerFormatError extends CleanroomError {
-  static override code = "ERR_DP_LEDGER";
-}

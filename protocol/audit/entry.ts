@@ -21,18 +21,14 @@ export interface AuditHead {
 }
 
 /**
- * One debit of the privacy-budget ledger (enclave/dp/ledger.ts), carried by the query-run entry
- * that spent it so a restarted enclave can rebuild every party's budget from the audit log.
+ * One charge to a party's privacy budget (enclave/dp/budget.ts), carried by the query-run entry
+ * that spent it so a restarted enclave can rebuild every party's spending from the audit chain.
  */
-export interface AuditLedgerEntry {
-  seq: number;
-  /** Hash of the previous ledger entry (64 zeros for the first). */
-  prev: string;
+export interface BudgetDebit {
   party: string;
-  query: string;
   /** Micro-epsilon charged by this run (> 0). */
   micros: number;
-  /** The party's total micro-epsilon after this run. */
+  /** The party's total micro-epsilon on this contract after this run. */
   total: number;
 }
 
@@ -54,7 +50,7 @@ export interface AuditData {
     resultDigests: Record<string, string>;
     epsilon: number;
     /** Present exactly when the run spent epsilon (a DP policy): one debit per recipient, who all learn the answer. */
-    ledger?: AuditLedgerEntry[];
+    debits?: BudgetDebit[];
   };
 }
 export type AuditKind = keyof AuditData;
@@ -91,7 +87,7 @@ const DATA_CHECKS: { [K in AuditKind]: (d: Record<string, unknown>) => boolean }
     str(d.ciphertextDigest, HEX64) &&
     count(d.rows),
   "query-run": (d) =>
-    !keysProblem(d, ["query", "requester", "paramsDigest", "resultDigests", "epsilon"], ["ledger"]) &&
+    !keysProblem(d, ["query", "requester", "paramsDigest", "resultDigests", "epsilon"], ["debits"]) &&
     str(d.query, PARTY_ID) &&
     str(d.requester, PARTY_ID) &&
     str(d.paramsDigest, HEX64) &&
@@ -99,33 +95,23 @@ const DATA_CHECKS: { [K in AuditKind]: (d: Record<string, unknown>) => boolean }
     typeof d.epsilon === "number" &&
     Number.isFinite(d.epsilon) &&
     d.epsilon >= 0 &&
-    (d.ledger === undefined ? d.epsilon === 0 : debitsMatch(d.ledger, d)),
+    (d.debits === undefined ? d.epsilon === 0 : debitsMatch(d.debits, d)),
 };
 
-/**
- * One debit per recipient (the parties with a result digest), distinct parties, consecutive
- * ledger positions, each as `debitMatches`.
- */
+/** One debit per recipient (the parties with a result digest), distinct parties, each as `debitMatches`. */
 function debitsMatch(v: unknown, run: Record<string, unknown>): boolean {
   if (!Array.isArray(v) || v.length === 0 || v.length > 64) return false;
   if (!v.every((d) => debitMatches(d, run))) return false;
-  const parties = v.map((d) => (d as AuditLedgerEntry).party);
-  const consecutive = v.every(
-    (d, i) => i === 0 || (d as AuditLedgerEntry).seq === (v[i - 1] as AuditLedgerEntry).seq + 1,
-  );
-  return consecutive && sameSet(parties, Object.keys(run.resultDigests as Record<string, string>));
+  const parties = v.map((d) => (d as BudgetDebit).party);
+  return sameSet(parties, Object.keys(run.resultDigests as Record<string, string>));
 }
 
-/** A debit on this query of exactly the epsilon the entry reports. */
+/** A debit of exactly the epsilon the entry reports. */
 function debitMatches(v: unknown, run: Record<string, unknown>): boolean {
   return (
     isPlainObject(v) &&
-    !keysProblem(v, ["seq", "prev", "party", "query", "micros", "total"]) &&
-    Number.isSafeInteger(v.seq) &&
-    (v.seq as number) >= 1 &&
-    str(v.prev, HEX64) &&
+    !keysProblem(v, ["party", "micros", "total"]) &&
     str(v.party, PARTY_ID) &&
-    v.query === run.query &&
     count(v.micros) &&
     (v.micros as number) >= 1 &&
     count(v.total) &&

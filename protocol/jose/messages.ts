@@ -3,19 +3,10 @@
  * A request is a compact JWS (see sign-request.ts) usually carried inside a JWE to the enclave.
  */
 
-export const REQUEST_KINDS = ["approve", "grant", "query", "load"] as const;
+import type { AuditHead } from "../audit/entry.js";
+
+export const REQUEST_KINDS = ["grant", "query"] as const;
 export type RequestKind = (typeof REQUEST_KINDS)[number];
-
-/** A chain head as returned in enclave responses: the last entry's seq and its hash (hex). */
-export interface LedgerHead {
-  seq: number;
-  hash: string;
-}
-
-/** "approve": hand the enclave this party's contract approval (protocol/contract/sign.ts). */
-export interface ApproveBody {
-  approval: string;
-}
 
 /** "grant": let the enclave decrypt one uploaded age file of a dataset the signer owns. */
 export interface GrantBody {
@@ -30,12 +21,6 @@ export interface GrantBody {
   fileKey?: string;
 }
 
-/** "load": ask the enclave to load a granted dataset file into its table. */
-export interface LoadBody {
-  dataset: string;
-  ciphertextDigest: string;
-}
-
 /** Parameter values, typed later against the query's declared parameter types. */
 export type ParamValue = string | number | boolean;
 
@@ -44,15 +29,13 @@ export interface QueryBody {
   queryId: string;
   params: Record<string, ParamValue>;
   resultFormat: "csv" | "json";
-  /** The last chain head this party saw; the enclave refuses to run if its log is behind it. */
-  ledgerHead?: LedgerHead;
+  /** The last audit head this party saw; the enclave refuses to run if its chain does not hold it. */
+  auditHead?: AuditHead;
 }
 
 export interface RequestBodies {
-  approve: ApproveBody;
   grant: GrantBody;
   query: QueryBody;
-  load: LoadBody;
 }
 
 /** JWS payload of every party request. */
@@ -101,5 +84,5 @@ export interface QueryResponseBody {
   receipts: Record<string, string>;
   /** Epsilon charged to each recipient (0 without DP). */
   epsilon: number;
-  head: LedgerHead;
+  head: AuditHead;
 }

@@ -1,22 +1,15 @@
 /**
  * Replay protection for party requests. Per party it keeps the highest accepted seq and a bounded
  * window of recent nonces; a request is refused when its seq does not exceed the last accepted one
- * or its nonce was seen. The state is plain JSON so the enclave can persist it (sealed) across
- * restarts of its request loop.
+ * or its nonce was seen. It lives as long as one enclave instance: a request is sealed to that
+ * instance's key, so a restarted instance (new keys) cannot open a request made for an earlier one.
  */
 
 import { UsageError } from "../../attestation/errors.js";
 import { ReplayError } from "./errors.js";
-import { isPlainObject, isPositiveSafeInteger, keysProblem, NONCE, PARTY_ID } from "./lib/shape.js";
+import { isPositiveSafeInteger, NONCE } from "./lib/shape.js";
 
 export const DEFAULT_MAX_NONCES = 1024;
-
-export interface ReplayGuardState {
-  version: 1;
-  maxNonces: number;
-  /** Party id → last accepted seq and recent nonces, oldest first. */
-  parties: Record<string, { seq: number; nonces: string[] }>;
-}
 
 export class ReplayGuard {
   readonly maxNonces: number;
@@ -54,36 +47,5 @@ export class ReplayGuard {
     p.nonces.push(nonce);
     p.set.add(nonce);
     while (p.nonces.length > this.maxNonces) p.set.delete(p.nonces.shift()!);
-  }
-
-  toState(): ReplayGuardState {
-    const parties: ReplayGuardState["parties"] = {};
-    for (const [id, p] of this.#parties) parties[id] = { seq: p.seq, nonces: [...p.nonces] };
-    return { version: 1, maxNonces: this.maxNonces, parties };
-  }
-
-  /** Rebuild a guard from persisted state; throws UsageError when the state is malformed. */
-  static fromState(state: unknown): ReplayGuard {
-    const bad = () => new UsageError("malformed replay guard state");
-    if (
-      !isPlainObject(state) ||
-      keysProblem(state, ["version", "maxNonces", "parties"]) ||
-      state.version !== 1
-    ) {
-      throw bad();
-    }
-    if (!isPositiveSafeInteger(state.maxNonces) || !isPlainObject(state.parties)) throw bad();
-    const guard = new ReplayGuard({ maxNonces: state.maxNonces });
-    for (const [id, p] of Object.entries(state.parties)) {
-      if (!PARTY_ID.test(id) || !isPlainObject(p) || keysProblem(p, ["seq", "nonces"])) throw bad();
-      const { seq, nonces } = p;
-      if (!isPositiveSafeInteger(seq) || !Array.isArray(nonces) || nonces.length > guard.maxNonces)
-        throw bad();
-      if (!nonces.every((n) => typeof n === "string" && NONCE.test(n))) throw bad();
-      const set = new Set(nonces as string[]);
-      if (set.size !== nonces.length) throw bad();
-      guard.#parties.set(id, { seq, nonces: [...(nonces as string[])], set });
-    }
-    return guard;
   }
 }

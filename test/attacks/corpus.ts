@@ -1609,9 +1609,9 @@ export const REQUEST_ATTACKS: RequestAttack[] = [
     name: "forged ledger head",
     as: "advertiser",
     requests: [
-      { ...q("by-category", { category: "shoes" }), ledgerHead: { seq: 99_999, hash: "ab".repeat(32) } },
+      { ...q("by-category", { category: "shoes" }), auditHead: { seq: 99_999, hash: "ab".repeat(32) } },
     ],
-    expect: { refused: "ERR_LEDGER_ROLLBACK" },
+    expect: { refused: "ERR_AUDIT_ROLLBACK" },
   },
   {
     name: "unknown result format",

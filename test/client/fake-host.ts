@@ -191,7 +191,7 @@ export class FakeHost {
       const r = await this.#request(jwe, "query");
       const q = this.contract.queries.find((x) => x.id === r.body.queryId);
       if (!q) return json(res, 400, err("ERR_QUERY_REFUSED", "unknown query"));
-      const lh = r.body.ledgerHead;
+      const lh = r.body.auditHead;
       if (lh && lh.seq > this.head.seq) return json(res, 409, err("ERR_LEDGER", "ledger behind"));
       const data = new TextEncoder().encode(RESULT_CSV);
       const id = `r${++this.#results}`;

@@ -8,7 +8,7 @@
  * contributions are bounded (per person, over the whole query) and clamped in the SQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PrivacyLedger } from "../../enclave/dp/ledger.js";
+import { PrivacyBudget } from "../../enclave/dp/budget.js";
 import type { AuditEntry } from "../../protocol/audit/entry.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
 import type { ApprovedQuery } from "../../protocol/contract/types.js";
@@ -101,7 +101,7 @@ describe("DP count end to end", () => {
       ["publisher", "buyers-dp", 1],
       ["advertiser", "buyers-adv", 1],
     ]);
-    expect(runs.map((r) => r.data.ledger?.map((d) => [d.party, d.total]))).toEqual([
+    expect(runs.map((r) => r.data.debits?.map((d) => [d.party, d.total]))).toEqual([
       [
         ["advertiser", 1e6],
         ["publisher", 1e6],
@@ -112,10 +112,9 @@ describe("DP count end to end", () => {
       ],
       [["advertiser", 3e6]],
     ]);
-    const ledger = PrivacyLedger.replay(runs.flatMap((r) => r.data.ledger ?? []));
-    expect(ledger.spent("advertiser")).toBe(3_000_000);
-    expect(ledger.spent("publisher")).toBe(2_000_000);
-    expect(ledger.head.seq).toBe(5);
+    const budget = PrivacyBudget.replay(runs.flatMap((r) => r.data.debits ?? []));
+    expect(budget.spent("advertiser")).toBe(3_000_000);
+    expect(budget.spent("publisher")).toBe(2_000_000);
     // The refused runs left no entry; counts are never in the clear on the chain.
     expect(runs.every((r) => !("groupsSuppressed" in r.data) && !("rows" in r.data))).toBe(true);
   });

@@ -3,7 +3,7 @@
  * log rebuilds the privacy ledger from the query-run entries, so the budget spent before the
  * restart still counts. A host that gives a restarted enclave an older (validly signed) prefix of
  * the log, so an older ledger, is caught as soon as a party presents the newer head it saw:
- * ERR_LEDGER_ROLLBACK.
+ * ERR_AUDIT_ROLLBACK.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buyers, Clients, data, NOBODY } from "./setup.js";
@@ -45,7 +45,7 @@ describe("privacy ledger across restarts", () => {
     await rolledBack.load(csv);
     expect(rolledBack.heads.get("publisher")!.seq).toBeGreaterThan(olderLog.length);
     await expect(rolledBack.run(rolledBack.publisher, "buyers-dp", params)).rejects.toEqual(
-      code("ERR_LEDGER_ROLLBACK"),
+      code("ERR_AUDIT_ROLLBACK"),
     );
   });
 

@@ -190,7 +190,7 @@ export class Clients {
       queryId,
       params,
       resultFormat: "json",
-      ...(seen ? { ledgerHead: seen } : {}),
+      ...(seen ? { auditHead: seen } : {}),
     };
     const reply = await this.enclave.handleRequest(
       await sealed(this.enclave, this.contract, party, "query", request),

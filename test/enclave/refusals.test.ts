@@ -298,11 +298,18 @@ describe("requests", () => {
 
   it("refuses requests that are not sealed signed grants or queries", async () => {
     await expect(enclave.handleRequest("not a jwe")).rejects.toEqual(code("ERR_ENVELOPE"));
-    const load = await sealed(enclave, contract, advertiser, "load", {
-      dataset: purchases.id,
-      ciphertextDigest: "2".repeat(64),
-    });
-    await expect(enclave.handleRequest(load)).rejects.toEqual(code("ERR_REQUEST_KIND"));
+    // A kind the protocol no longer has ("load"), signed by a party: its typ is refused.
+    const load = await sealed(
+      enclave,
+      contract,
+      advertiser,
+      "load" as never,
+      {
+        dataset: purchases.id,
+        ciphertextDigest: "2".repeat(64),
+      } as never,
+    );
+    await expect(enclave.handleRequest(load)).rejects.toEqual(code("ERR_REQUEST_SIGNATURE"));
   });
 
   it("refuses ingest without a grant for that digest (swap by digest)", async () => {
@@ -390,21 +397,21 @@ describe("requests", () => {
       queryId: "audience-insight",
       params: { category: "shoes" },
       resultFormat: "json",
-      ledgerHead: { seq: head.seq + 3, hash: "a".repeat(64) },
+      auditHead: { seq: head.seq + 3, hash: "a".repeat(64) },
     } as never);
-    await expect(enclave.handleRequest(ahead)).rejects.toEqual(code("ERR_LEDGER_ROLLBACK"));
+    await expect(enclave.handleRequest(ahead)).rejects.toEqual(code("ERR_AUDIT_ROLLBACK"));
     const forked = await send(advertiser, "query", {
       queryId: "audience-insight",
       params: { category: "shoes" },
       resultFormat: "json",
-      ledgerHead: { seq: head.seq, hash: "b".repeat(64) },
+      auditHead: { seq: head.seq, hash: "b".repeat(64) },
     } as never);
-    await expect(enclave.handleRequest(forked)).rejects.toEqual(code("ERR_LEDGER_ROLLBACK"));
+    await expect(enclave.handleRequest(forked)).rejects.toEqual(code("ERR_AUDIT_ROLLBACK"));
     const current = await send(advertiser, "query", {
       queryId: "audience-insight",
       params: { category: "shoes" },
       resultFormat: "json",
-      ledgerHead: head,
+      auditHead: head,
     } as never);
     await expect(enclave.handleRequest(current)).resolves.toHaveProperty("results");
   });

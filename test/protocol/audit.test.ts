@@ -35,16 +35,7 @@ async function appendRun(l: AuditLog, i: number) {
         paramsDigest: hex(i),
         resultDigests: { news: hex(i + 1) },
         epsilon: 0.5,
-        ledger: [
-          {
-            seq: (i + 1) / 4,
-            prev: hex(i + 2),
-            party: "news",
-            query: "conversions-by-campaign",
-            micros: 500_000,
-            total: ((i + 1) / 4) * 500_000,
-          },
-        ],
+        debits: [{ party: "news", micros: 500_000, total: ((i + 1) / 4) * 500_000 }],
       });
   }
 }
@@ -266,27 +257,27 @@ describe("audit log", () => {
       resultDigests: { news: hex(2), acme: hex(3) },
       epsilon: 0.25,
     };
-    const debit = { seq: 1, prev: GENESIS_HASH, party: "news", query: "q", micros: 250_000, total: 250_000 };
+    const debit = { party: "news", micros: 250_000, total: 250_000 };
     // One debit per recipient: every recipient learns the answer.
-    const second = { ...debit, seq: 2, prev: hex(9), party: "acme" };
+    const second = { ...debit, party: "acme" };
     const refused = [
       undefined, // epsilon without a debit
       [], // no debit at all
       debit, // a single debit, not the list of them
       [{ ...debit, micros: 1 }], // a debit of another epsilon
-      [{ ...debit, query: "other" }], // a debit on another query
+      [{ ...debit, query: "other" }], // a field a debit does not have
       [debit, { ...second, party: "news" }], // one party charged twice
-      [debit, { ...second, seq: 3 }], // debits not consecutive in the ledger
+      [debit, { ...second, total: 0 }], // a total below the charge
       [{ ...debit, party: "Not A Party" }],
       [debit], // a recipient not charged
       [debit, { ...second, party: "bank" }], // a party charged that received nothing
     ];
-    for (const ledger of refused) {
+    for (const debits of refused) {
       // biome-ignore lint/suspicious/noExplicitAny: malformed on purpose
-      const data = (ledger === undefined ? run : { ...run, ledger }) as any;
+      const data = (debits === undefined ? run : { ...run, debits }) as any;
       await expect(l.append("query-run", data)).rejects.toThrow(UsageError);
     }
-    await expect(l.append("query-run", { ...run, ledger: [debit, second] })).resolves.toMatchObject({
+    await expect(l.append("query-run", { ...run, debits: [debit, second] })).resolves.toMatchObject({
       head: { seq: 2 },
     });
   });

@@ -20,7 +20,7 @@ const query: QueryBody = {
   queryId: "conversions-by-campaign",
   params: { since: "2024-07-01" },
   resultFormat: "csv",
-  ledgerHead: { seq: 3, hash: "ab".repeat(32) },
+  auditHead: { seq: 3, hash: "ab".repeat(32) },
 };
 const nonce = (n: number) => n.toString(16).padStart(32, "0");
 
@@ -182,7 +182,7 @@ describe("signed requests", () => {
       { ...base, body: { ...query, sql: "SELECT 1" } },
       { ...base, body: { ...query, resultFormat: "xml" } },
       { ...base, body: { ...query, params: { x: { nested: 1 } } } },
-      { ...base, body: { ...query, ledgerHead: { seq: -1, hash: "00" } } },
+      { ...base, body: { ...query, auditHead: { seq: -1, hash: "00" } } },
       { ...base, iat: "now" },
       { ...base, seq: 0 },
       { ...base, seq: 1.5 },
@@ -227,38 +227,11 @@ describe("ReplayGuard", () => {
     g.accept("acme", 1, nonce(1));
     g.accept("acme", 2, nonce(2));
     g.accept("acme", 3, nonce(3));
-    expect(g.toState().parties.acme).toEqual({ seq: 3, nonces: [nonce(2), nonce(3)] });
+    expect(g.lastSeq("acme")).toBe(3);
     expect(() => g.check("acme", 4, nonce(2))).toThrow(ReplayError);
+    expect(() => g.check("acme", 4, nonce(1))).not.toThrow(); // out of the window; seq still guards
     expect(() => g.check("acme", 2, nonce(1))).toThrow(ReplayError);
     expect(() => g.check("acme", 4, "XYZ")).toThrow(ReplayError);
     expect(() => g.check("acme", 1.5, nonce(7))).toThrow(ReplayError);
-  });
-
-  it("state survives a JSON round trip and keeps refusing replays", () => {
-    const g = new ReplayGuard();
-    g.accept("acme", 7, nonce(1));
-    g.accept("news", 2, nonce(2));
-    const restored = ReplayGuard.fromState(JSON.parse(JSON.stringify(g.toState())));
-    expect(restored.toState()).toEqual(g.toState());
-    expect(() => restored.accept("acme", 7, nonce(3))).toThrow(ReplayError);
-    expect(() => restored.accept("news", 3, nonce(2))).toThrow(ReplayError);
-    restored.accept("acme", 8, nonce(3));
-  });
-
-  it("refuses malformed state", () => {
-    const good = { version: 1, maxNonces: 4, parties: { acme: { seq: 1, nonces: [nonce(1)] } } };
-    for (const bad of [
-      null,
-      { ...good, version: 2 },
-      { ...good, extra: 1 },
-      { ...good, parties: { "Bad Id": { seq: 1, nonces: [] } } },
-      { ...good, parties: { acme: { seq: 0, nonces: [] } } },
-      { ...good, parties: { acme: { seq: 1, nonces: [nonce(1), nonce(1)] } } },
-      { ...good, parties: { acme: { seq: 1, nonces: ["zz"] } } },
-      { ...good, maxNonces: 1, parties: { acme: { seq: 1, nonces: [nonce(1), nonce(2)] } } },
-    ]) {
-      expect(() => ReplayGuard.fromState(bad)).toThrow(UsageError);
-    }
-    expect(ReplayGuard.fromState(good).lastSeq("acme")).toBe(1);
   });
 });

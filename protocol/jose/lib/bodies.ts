@@ -5,7 +5,7 @@ import { DATASET_ID, HEX64, isPlainObject, keysProblem, PARTY_ID } from "./shape
 const FILE_KEY = /^[A-Za-z0-9_-]{22}$/;
 const MAX_PARAMS = 64;
 
-/** A ledger head {seq >= 0, hash: 64 hex}. */
+/** An audit head {seq >= 0, hash: 64 hex}. */
 export function isHead(v: unknown): boolean {
   return (
     isPlainObject(v) &&
@@ -30,7 +30,6 @@ function isParams(v: unknown): boolean {
 }
 
 const CHECKS: { [K in RequestKind]: (b: Record<string, unknown>) => boolean } = {
-  approve: (b) => !keysProblem(b, ["approval"]) && typeof b.approval === "string",
   grant: (b) =>
     !keysProblem(b, ["dataset", "ciphertextDigest"], ["fileKey"]) &&
     typeof b.dataset === "string" &&
@@ -38,19 +37,13 @@ const CHECKS: { [K in RequestKind]: (b: Record<string, unknown>) => boolean } = 
     typeof b.ciphertextDigest === "string" &&
     HEX64.test(b.ciphertextDigest) &&
     (b.fileKey === undefined || (typeof b.fileKey === "string" && FILE_KEY.test(b.fileKey))),
-  load: (b) =>
-    !keysProblem(b, ["dataset", "ciphertextDigest"]) &&
-    typeof b.dataset === "string" &&
-    DATASET_ID.test(b.dataset) &&
-    typeof b.ciphertextDigest === "string" &&
-    HEX64.test(b.ciphertextDigest),
   query: (b) =>
-    !keysProblem(b, ["queryId", "params", "resultFormat"], ["ledgerHead"]) &&
+    !keysProblem(b, ["queryId", "params", "resultFormat"], ["auditHead"]) &&
     typeof b.queryId === "string" &&
     PARTY_ID.test(b.queryId) &&
     isParams(b.params) &&
     (b.resultFormat === "csv" || b.resultFormat === "json") &&
-    (b.ledgerHead === undefined || isHead(b.ledgerHead)),
+    (b.auditHead === undefined || isHead(b.auditHead)),
 };
 
 export function isBody<K extends RequestKind>(kind: K, body: unknown): body is RequestBodies[K] {

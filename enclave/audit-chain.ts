@@ -19,7 +19,7 @@ import type { EnclaveKeyring } from "./keys.js";
 /** A restored chain may be long, but not unbounded. */
 export const MAX_RESTORE_ENTRIES = 1_000_000;
 
-export class Ledger {
+export class AuditChain {
   #log!: AuditLog;
   #jws: string[] = [];
   #entries: AuditEntry[] = [];
@@ -32,10 +32,10 @@ export class Ledger {
   ) {}
 
   /** A new chain whose first entry is this instance's "enclave-started". */
-  static async open(keys: EnclaveKeyring, clock: () => Date): Promise<Ledger> {
-    const ledger = new Ledger(keys, clock);
-    await ledger.#start();
-    return ledger;
+  static async open(keys: EnclaveKeyring, clock: () => Date): Promise<AuditChain> {
+    const chain = new AuditChain(keys, clock);
+    await chain.#start();
+    return chain;
   }
 
   get head(): AuditHead {
