@@ -173,12 +173,18 @@ export async function verifyEvidenceBundle(
     return refused(bundle.platform, "nonce", new PolicyError("binding: evidence answers another nonce"));
   }
   if (bundle.contractDigest !== expected.contractDigest) {
-    return refused(bundle.platform, "contract", new PolicyError("binding: enclave holds another contract"));
+    const why =
+      bundle.contractDigest === null
+        ? "binding: enclave holds no contract yet"
+        : "binding: enclave holds another contract";
+    return refused(bundle.platform, "contract", new PolicyError(why));
   }
   let evidence: Evidence;
   let reportData: Uint8Array;
   try {
     evidence = unbundleEvidence(bundle);
+    if (!isPublishedKeys(bundle.keys))
+      throw new EvidenceFormatError("bundle: keys are not an enclave's public keys");
     reportData = await bindingData({
       keys: bundle.keys,
       contractDigest: expected.contractDigest,
@@ -195,6 +201,27 @@ export async function verifyEvidenceBundle(
   } catch (e) {
     return refused(bundle.platform, "policy", e);
   }
+}
+
+/**
+ * Exactly the members an enclave publishes (enclave/keys.ts), so what the binding covers is all a
+ * verified result carries: a bundle with any other member is refused, not passed on.
+ */
+function isPublishedKeys(k: unknown): k is EnclaveKeys {
+  const exactly = (o: unknown, names: string[]): o is Record<string, unknown> =>
+    typeof o === "object" &&
+    o !== null &&
+    !Array.isArray(o) &&
+    Object.keys(o).sort().join() === [...names].sort().join();
+  if (!exactly(k, ["signingKey", "ageRecipient"]) || typeof k.ageRecipient !== "string") return false;
+  const j = k.signingKey;
+  return (
+    exactly(j, ["kty", "crv", "x", "y"]) &&
+    j.kty === "EC" &&
+    j.crv === "P-256" &&
+    typeof j.x === "string" &&
+    typeof j.y === "string"
+  );
 }
 
 function refused(platform: Platform, name: string, e: unknown): VerificationResult {

@@ -70,8 +70,9 @@ export class ActiveContract {
 
   /**
    * The query-run entries recorded under this contract in a restored chain, oldest first: what a
-   * restart must not reset (maxRuns counts, privacy budgets). A host that truncates the chain is
-   * caught by the parties' audit heads.
+   * restart must not reset (maxRuns counts, privacy budgets). The chain was verified entry by
+   * entry before it was restored (signatures, each instance's evidence); a valid but truncated
+   * one is caught by the parties' audit heads (restore-gate.ts).
    */
   runsIn(entries: readonly AuditEntry[]): AuditEntry<"query-run">[] {
     const runs: AuditEntry<"query-run">[] = [];

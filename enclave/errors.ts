@@ -39,9 +39,31 @@ export class DigestMismatchError extends CleanroomError {
   static override code = "ERR_DIGEST_MISMATCH";
 }
 
-/** The dataset is already loaded, or a load of it is in progress. */
+/** A load of the dataset is in progress (of another file: the same file's grant waits for it). */
 export class AlreadyLoadedError extends CleanroomError {
   static override code = "ERR_ALREADY_LOADED";
+}
+
+/**
+ * A grant does not name the dataset's current version: a first load names none, a replacement or
+ * an append names the version it builds on, so a stale or repeated refresh cannot land twice.
+ */
+export class DatasetVersionError extends CleanroomError {
+  static override code = "ERR_DATASET_VERSION";
+  readonly dataset: string;
+  /** The dataset's current version in this instance; 0 when it is not loaded. */
+  readonly current: number;
+
+  constructor(dataset: string, current: number, named: number | undefined) {
+    super(
+      current === 0
+        ? `dataset ${dataset} is not loaded in this enclave, so there is no version ${named} to build on: grant it without --replace/--append`
+        : `dataset ${dataset} is at version ${current}${named === undefined ? "" : `, not ${named}`}: ` +
+            `grant with --replace ${current} (new rows instead) or --append ${current} (rows added)`,
+    );
+    this.dataset = dataset;
+    this.current = current;
+  }
 }
 
 /** The query has used up its contract's maxRuns. */
@@ -55,6 +77,37 @@ export class MaxRunsError extends CleanroomError {
  */
 export class AuditRollbackError extends CleanroomError {
   static override code = "ERR_AUDIT_ROLLBACK";
+}
+
+/**
+ * A restored audit log was refused: an entry does not verify (link, order, signature, or an
+ * instance's evidence under this enclave's own platform, measurement and roots). Nothing was
+ * changed; `seq` names the first failing entry.
+ */
+export class AuditRestoreError extends CleanroomError {
+  static override code = "ERR_AUDIT_RESTORE";
+  readonly seq: number;
+
+  constructor(seq: number, reason: string) {
+    super(
+      `audit restore refused at entry ${seq}: ${reason}; hand over the log exactly as the enclave wrote it`,
+    );
+    this.seq = seq;
+  }
+}
+
+/**
+ * After a restore, a budgeted (DP) or run-limited (maxRuns) query needs proof that the restored
+ * log holds what the parties saw: the requester's own last head, or every other party's.
+ */
+export class AuditHeadRequiredError extends CleanroomError {
+  static override code = "ERR_AUDIT_HEAD_REQUIRED";
+  constructor() {
+    super(
+      "the audit log was restored: send the last audit head this party saw before the restart " +
+        "(clients send it with every grant and query), or wait until every other party has sent a request",
+    );
+  }
 }
 
 /** A request body exceeds its size limit. */

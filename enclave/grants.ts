@@ -1,8 +1,9 @@
 /**
  * Key grants: a dataset owner's permission for the enclave to decrypt one ciphertext (named by
  * its SHA-256) into that dataset's table, optionally with the file key when the file was not
- * encrypted to this enclave. A newer grant for the same dataset replaces the older one; a grant
- * is consumed by the load it permitted.
+ * encrypted to this enclave, naming the version it replaces or appends to (enclave/loads.ts). A
+ * newer grant for the same dataset replaces the older one; a grant is consumed by the load it
+ * permitted.
  */
 import { base64url } from "jose";
 import type { GrantBody } from "../protocol/jose/messages.js";
@@ -17,6 +18,9 @@ export interface Grant {
   fileKey?: Uint8Array;
   /** Nonce of the grant request, so the ingest response answers it. */
   nonce: string;
+  /** The version this load builds on (absent: a first load), and how (default "replace"; loads.ts). */
+  previous?: number;
+  mode?: "replace" | "append";
 }
 
 export class Grants {
@@ -31,6 +35,7 @@ export class Grants {
       party,
       ciphertextDigest: body.ciphertextDigest,
       nonce,
+      ...(body.previous !== undefined ? { previous: body.previous, mode: body.mode ?? "replace" } : {}),
       ...(body.fileKey !== undefined ? { fileKey: base64url.decode(body.fileKey) } : {}),
     };
     this.#byDataset.set(dataset.id, grant);

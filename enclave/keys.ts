@@ -12,7 +12,12 @@ import {
   generateIdentity,
   identityToRecipient,
 } from "../protocol/age/keys.js";
-import { type ByteSource, decryptChunks } from "../protocol/age/stream-node.js";
+import {
+  decryptBatches,
+  type ParallelDecryptOptions,
+  type PlainBatch,
+} from "../protocol/age/parallel-decrypt.js";
+import type { ByteSource } from "../protocol/age/stream-node.js";
 import { type Decrypted, decryptAtEnclave } from "../protocol/jose/decrypt.js";
 import { signResponse } from "../protocol/jose/sign-response.js";
 import { importX25519PrivateKey, x25519PublicJwk } from "../protocol/jose/x25519.js";
@@ -69,9 +74,9 @@ export class EnclaveKeyring {
     return decryptAtEnclave(jwe, this.#jweKey);
   }
 
-  /** Plaintext of an age file encrypted to this enclave's recipient. */
-  decryptAge(source: ByteSource): AsyncGenerator<Buffer> {
-    return decryptChunks(source, this.#ageIdentity);
+  /** Plaintext of an age file encrypted to this enclave's recipient, opened on worker threads. */
+  decryptAge(source: ByteSource, options: ParallelDecryptOptions): AsyncGenerator<PlainBatch> {
+    return decryptBatches(source, this.#ageIdentity, options);
   }
 
   /** A response JWS (protocol/jose/sign-response.ts) over `body`. */

@@ -3,9 +3,12 @@
  * --platform sim|sev-snp|nitro [--sim-dir DIR] [--memory-limit 4GB] [--threads N] [--spill] [--compress]
  * [--release-quantum-ms 1000]`.
  * Providers are imported only for the platform asked for, so a hardware image never loads the
- * simulator.
+ * simulator. What it prints is public or a bare error code: error messages and stacks can hold
+ * data, so none is ever printed (in the sealed image even this goes through the init's filter,
+ * scripts/image/console.ts).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { PlatformError } from "./platform/platform-error.js";
 import type { EvidenceProvider } from "./platform/provider.js";
 import { DEFAULT_RELEASE_QUANTUM_MS, Enclave } from "./runtime.js";
 import { listen, parseListen } from "./server.js";
@@ -20,6 +23,23 @@ interface Options {
   compress?: boolean;
   releaseQuantumMs: number;
 }
+
+/** An error's code when it has the shape of one of ours or a Node errno name; else ERR_INTERNAL. */
+function codeOf(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" && /^E[A-Z0-9_]{1,64}$/.test(code) ? code : "ERR_INTERNAL";
+}
+
+/**
+ * Last resort: an error nothing caught ends the process with its code on stderr, never its
+ * message or stack (the default handlers print both). Exit status 70 (EX_SOFTWARE).
+ */
+function fatal(e: unknown): void {
+  process.stderr.write(`enclave: fatal (${codeOf(e)})\n`);
+  process.exit(70);
+}
+process.on("uncaughtException", fatal);
+process.on("unhandledRejection", fatal);
 
 async function provider(o: Options): Promise<EvidenceProvider> {
   switch (o.platform) {
@@ -96,8 +116,17 @@ async function main(argv: string[]): Promise<void> {
   process.once("SIGINT", stop);
 }
 
+/**
+ * Why the platform could not give evidence, from the error's fixed fields (its reason and the
+ * platform's own token, an errno or NSM error name): never its message.
+ */
+function platformWhy(e: unknown): string {
+  if (!(e instanceof PlatformError)) return "";
+  const detail = e.detail !== undefined && /^[A-Za-z0-9_]{1,64}$/.test(e.detail) ? `, ${e.detail}` : "";
+  return `: no attestation evidence from the platform (${e.reason}${detail}); see docs/OPERATORS.md, Evidence providers`;
+}
+
 main(process.argv).catch((e: unknown) => {
-  const code = (e as { code?: unknown } | null)?.code;
-  process.stderr.write(`enclave: failed to start (${typeof code === "string" ? code : "ERR_INTERNAL"})\n`);
+  process.stderr.write(`enclave: failed to start (${codeOf(e)}${platformWhy(e)})\n`);
   process.exit(1);
 });

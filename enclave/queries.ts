@@ -20,16 +20,15 @@ import {
 import { type ApprovedQuery, type DpPolicy, partyBudget } from "../protocol/contract/types.js";
 import type { QueryBody } from "../protocol/jose/messages.js";
 import type { ActiveContract } from "./contract-state.js";
-import { applyDp } from "./dp/apply.js";
 import { epsilonCostMicros, PrivacyBudget } from "./dp/budget.js";
 import { BudgetExhaustedError } from "./dp/errors.js";
 import { cryptoRng, type Rng } from "./dp/random.js";
 import { DatasetNotLoadedError, MaxRunsError, NotPermittedError } from "./errors.js";
+import { openReleased, SealShareError, SealShares, sealReleased } from "./guard-seal.js";
 import { DifferencingGuard } from "./sql/differencing.js";
 import type { SqlEngine } from "./sql/engine.js";
-import { QueryCheckError, QueryTimeoutError, ResultTooLargeError } from "./sql/errors.js";
-import { canonicalRows } from "./sql/policy.js";
-import { type QueryResult, resultToCsv, resultToJson, runApprovedQuery } from "./sql/run.js";
+import { QueryCheckError, QueryTimeoutError } from "./sql/errors.js";
+import { datasetsRead, resultToCsv, resultToJson, runApprovedQuery } from "./sql/run.js";
 
 export interface QueryOutcome {
   queryId: string;
@@ -45,6 +44,11 @@ export interface QueryOutcome {
   /** Party id → base64 age ciphertext of the result, one per contract recipient. */
   results: Record<string, string>;
   /**
+   * The people sets this run's released rows added to the differencing guard, sealed for a later
+   * instance (enclave/guard-seal.ts); the host stores it, the audit entry carries its digest.
+   */
+  sealedHistory?: Uint8Array;
+  /**
    * Party id → base64 age ciphertext of its receipt (the parameter key; the released row count
    * for a recipient), one per recipient and one for the requester.
    */
@@ -53,6 +57,13 @@ export interface QueryOutcome {
 
 export interface QueryRunnerOptions {
   rng?: Rng;
+  /** The seal shares owners granted in this instance (the guard's history is sealed under them). */
+  shares?: SealShares;
+  /**
+   * Sealed histories of earlier instances by the seq of the query-run entry that made them,
+   * already matched against that entry's digest (enclave/runtime.ts).
+   */
+  sealedHistories?: ReadonlyMap<number, Uint8Array>;
   /**
    * Answers (and refusals decided by the data) are released no earlier than this many
    * milliseconds after the run started, rounded up to a multiple of it; 0 releases at once.
@@ -65,19 +76,6 @@ export function releaseTime(started: number, done: number, quantumMs: number): n
   if (!(quantumMs > 0)) return done;
   const quanta = Math.max(1, Math.ceil((done - started) / quantumMs));
   return started + quanta * quantumMs;
-}
-
-/**
- * The released form of a DP run: noised, thresholded on noisy counts (or laid over the declared
- * public domain), hidden columns dropped, in canonical order. The released-row cap `maxRows` counts
- * these rows only: a group the noisy threshold drops never decides whether the run fails (before
- * noise, enclave/sql/run.ts only bounds the rows at a multiple of the cap).
- */
-export function noised(result: QueryResult, rng: Rng, maxRows: number): QueryResult {
-  const { spec, hiddenColumns } = result.dp!;
-  const out = applyDp({ columns: [...result.columns, ...hiddenColumns], rows: result.rows }, spec, rng);
-  if (out.rows.length > maxRows) throw new ResultTooLargeError("query result exceeds the row cap");
-  return { columns: out.columns, rows: canonicalRows(out.rows as QueryResult["rows"]) };
 }
 
 export class QueryRunner {
@@ -95,6 +93,9 @@ export class QueryRunner {
   readonly #budget: number;
   readonly #rng: Rng;
   readonly #quantumMs: number;
+  readonly #shares: SealShares;
+  /** Per query, the sealed histories of earlier instances not yet opened (they need the owners' shares). */
+  readonly #pending = new Map<string, Uint8Array[]>();
 
   /**
    * `priorRuns`: the query-run audit entries already recorded under this contract (a restored
@@ -108,11 +109,15 @@ export class QueryRunner {
   ) {
     this.#rng = options.rng ?? cryptoRng();
     this.#quantumMs = options.releaseQuantumMs ?? 0;
+    this.#shares = options.shares ?? new SealShares();
     for (const e of priorRuns) {
       this.#counted(e.data.query);
-      // An earlier instance released rows of this query; their people are not known here, so the
-      // guard releases nothing more of it rather than forget what was released.
-      this.#guard.lost(e.data.query);
+      if (e.data.guard === undefined) continue;
+      // An earlier instance released rows of this query: their history is opened before its next
+      // run, or, when the host did not hand it back, nothing more of the query is released.
+      const sealed = options.sealedHistories?.get(e.seq);
+      if (sealed) this.#pending.set(e.data.query, [...(this.#pending.get(e.data.query) ?? []), sealed]);
+      else this.#guard.lost(e.data.query);
     }
     this.#privacy = PrivacyBudget.replay(priorRuns.flatMap((e) => e.data.debits ?? []));
     this.#budget = partyBudget(active.contract);
@@ -197,25 +202,24 @@ export class QueryRunner {
     requester: string,
     body: QueryBody,
   ): Promise<Omit<QueryOutcome, "epsilon" | "debits">> {
-    const exact = await runApprovedQuery(this.engine, query, body.params, this.#guard).catch((e: unknown) => {
+    await this.#openHistory(query);
+    const result = await runApprovedQuery(this.engine, query, body.params, {
+      guard: this.#guard,
+      rng: this.#rng,
+    }).catch((e: unknown) => {
       // Admission bound every table to a contract dataset, so an unknown one now is unloaded.
       if (e instanceof QueryCheckError && e.reason.startsWith("unknown table")) {
         throw new DatasetNotLoadedError("a dataset this query reads is not loaded");
       }
       // A run that ran out of time still counts: retrying until it does not is no free oracle.
-      if (e instanceof QueryTimeoutError) this.#runs.set(query.id, (this.#runs.get(query.id) ?? 0) + 1);
+      if (e instanceof QueryTimeoutError) this.#counted(query.id);
       throw e;
     });
-    let result = exact;
-    if (exact.dp) {
-      try {
-        result = noised(exact, this.#rng, this.engine.maxResultRows);
-      } catch (e) {
-        // Whether the noisy rows cross the cap is random: like a timeout, the run still counts.
-        if (e instanceof ResultTooLargeError) this.#counted(query.id);
-        throw e;
-      }
-    }
+    const released = result.guarded?.released ?? [];
+    const sealedHistory =
+      released.length > 0
+        ? sealReleased(this.#sealKey(query, result.guarded!.datasets), this.active.digest, query.id, released)
+        : undefined;
     const text = body.resultFormat === "csv" ? resultToCsv(result) : resultToJson(result);
     const bytes = new TextEncoder().encode(text);
     const paramsKey = newParamsKey();
@@ -243,6 +247,7 @@ export class QueryRunner {
         // A requester that is not a recipient learns nothing about the answer. A recipient learns
         // the released row count (which its result shows anyway), never how many were held back.
         ...(isRecipient ? { rows: result.rows.length } : {}),
+        ...(isRecipient && result.truncated ? { truncated: true as const } : {}),
       };
       receipts[party] = Buffer.from(await encryptBytes(encodeReceipt(receipt), [recipient])).toString(
         "base64",
@@ -255,6 +260,33 @@ export class QueryRunner {
       format: body.resultFormat,
       results,
       receipts,
+      ...(sealedHistory ? { sealedHistory } : {}),
     };
+  }
+
+  /** The key sealing `query`'s history: the shares of the owners of the datasets it reads. */
+  #sealKey(query: ApprovedQuery, datasets: readonly string[]): Uint8Array {
+    const owners = datasets.map((d) => this.active.dataset(d).owner);
+    const key = this.#shares.key(this.active.digest, query.id, owners);
+    // Loading a dataset takes its owner's grant, which carries the share: a loaded query has them.
+    if (!key)
+      throw new SealShareError("an owner of a dataset this query reads has not granted in this instance");
+    return key;
+  }
+
+  /** Adds what earlier instances released of `query` to the guard, once; unreadable: frozen. */
+  async #openHistory(query: ApprovedQuery): Promise<void> {
+    const pending = this.#pending.get(query.id);
+    if (!pending) return;
+    const key = this.#sealKey(query, await datasetsRead(this.engine, query));
+    this.#pending.delete(query.id);
+    for (const blob of pending) {
+      const rows = openReleased(key, this.active.digest, query.id, blob);
+      if (!rows) {
+        this.#guard.lost(query.id);
+        return;
+      }
+      this.#guard.restore(query.id, rows);
+    }
   }
 }

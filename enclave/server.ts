@@ -1,16 +1,18 @@
 /**
  * The enclave API over plain HTTP/1.1 (docs/PROTOCOL.md §7) on a TCP port, a unix socket or vsock.
  * Everything that matters is signed or encrypted end to end, so this layer only parses, limits
- * sizes, streams ingest bodies and maps typed errors to statuses. It logs no payloads.
+ * sizes, streams ingest bodies and maps typed errors to statuses and fixed messages; an error's
+ * own words go only to the party it answers, sealed (http-errors.ts). It logs nothing.
  */
 import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { UsageError } from "../attestation/errors.js";
 import { formatTarget, parseVsockListen, type SocketTarget } from "../protocol/transport/address.js";
 import { listenSocket } from "../protocol/transport/socket-node.js";
 import { NotFoundError, TooLargeError } from "./errors.js";
-import { errorReply } from "./http-errors.js";
+import { errorReply, sealDetail } from "./http-errors.js";
+import { inRequestScope, type RequestScope } from "./requester.js";
 import type { Enclave } from "./runtime.js";
 
 export interface ServerOptions {
@@ -69,6 +71,7 @@ async function route(enclave: Enclave, options: Required<ServerOptions>, req: In
     if (path === "/v1/evidence") return enclave.evidence(url.searchParams.get("nonce"));
     if (path === "/v1/contract") return enclave.getContract();
     if (path === "/v1/audit") return enclave.audit(positiveInt(url.searchParams.get("from"), 1));
+    if (path === "/v1/loads") return enclave.loads();
   } else if (method === "POST") {
     if (path === "/v1/contract") return enclave.acceptContract(await readJson(req, options.maxJsonBytes));
     if (path === "/v1/requests") {
@@ -91,16 +94,27 @@ export function createEnclaveServer(enclave: Enclave, options: ServerOptions = {
     maxRestoreBytes: options.maxRestoreBytes ?? 256 * MiB,
   };
   return createServer((req, res) => {
-    route(enclave, limits, req).then(
-      (body) => send(res, 200, body),
-      (e: unknown) => {
+    const scope: RequestScope = {};
+    inRequestScope(scope, () => route(enclave, limits, req)).then(
+      (body) => {
+        // A repeated grant is answered without reading its upload: do not read the rest of it.
+        if (!req.readableEnded) {
+          res.setHeader("connection", "close");
+          req.resume();
+        }
+        send(res, 200, body);
+      },
+      async (e: unknown) => {
         const { status, body } = errorReply(e);
         // Whatever of the body was not read is discarded, and the connection not reused.
         if (!req.readableEnded) {
           res.setHeader("connection", "close");
           req.resume();
         }
-        send(res, status, body);
+        const detail = scope.requester
+          ? await sealDetail(e, scope.requester, enclave.keys.signingKey).catch(() => undefined)
+          : undefined;
+        send(res, status, detail ? { error: { ...body.error, detail } } : body);
       },
     );
   });
@@ -122,6 +136,18 @@ export interface Served {
   close: () => Promise<void>;
 }
 
+/** Whether something accepts connections on the unix socket `path` (false: absent or stale). */
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once("connect", () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once("error", () => resolve(false));
+  });
+}
+
 /** Starts serving; a unix socket is made owner-only. Resolves once listening. */
 export async function listen(
   enclave: Enclave,
@@ -131,6 +157,12 @@ export async function listen(
   const server = createEnclaveServer(enclave, options);
   if ("socket" in address) return serveOnSocket(server, address.socket);
   if ("path" in address) {
+    // A socket another enclave still answers on is its, not ours to take over.
+    if (await answers(address.path)) {
+      throw new UsageError(
+        `listen: another process is serving on ${address.path}; stop it or choose another path`,
+      );
+    }
     // A socket left by a previous run would make listen fail; never remove anything else.
     try {
       if (lstatSync(address.path).isSocket()) unlinkSync(address.path);

@@ -30,6 +30,7 @@ import { grantsPlugin } from "./plugins/grants.js";
 import { healthPlugin } from "./plugins/health.js";
 import { queriesPlugin } from "./plugins/queries.js";
 import { resultsPlugin } from "./plugins/results.js";
+import { resultListingPlugin } from "./routes-results.js";
 import { sharedSchemas } from "./schemas.js";
 import { openHostStore } from "./store.js";
 
@@ -40,6 +41,8 @@ export interface HostLimits {
   jsonBodyBytes?: number;
   /** One uploaded blob. Default 64 GiB. */
   maxBlobBytes?: number;
+  /** Resumable uploads untouched this long are removed when the host starts. Default 7 days. */
+  partialUploadTtlMs?: number;
   /** Client socket inactivity before it is closed. Default 60 s. */
   connectionTimeoutMs?: number;
   /** Time for a client to send its request headers (slow-loris guard). Default 20 s. */
@@ -128,7 +131,10 @@ export async function buildHost(opts: HostOptions): Promise<FastifyInstance> {
     : Fastify(base)) as unknown as FastifyInstance;
   app.server.headersTimeout = limits.headersTimeoutMs ?? 20_000;
 
-  const store = await openHostStore(opts.storeDir, { maxBlobBytes: limits.maxBlobBytes });
+  const store = await openHostStore(opts.storeDir, {
+    maxBlobBytes: limits.maxBlobBytes,
+    partialTtlMs: limits.partialUploadTtlMs,
+  });
   const enclave = new EnclaveClient({
     address: opts.enclave,
     idleTimeoutMs: limits.enclaveIdleTimeoutMs,
@@ -136,10 +142,17 @@ export async function buildHost(opts: HostOptions): Promise<FastifyInstance> {
     retryBaseMs: limits.enclaveRetryBaseMs,
     maxResponseBytes: limits.enclaveResponseBytes,
   });
-  const deps: HostDeps = { enclave, store, audit: new AuditSync(enclave, store.audit, app.log) };
+  const deps: HostDeps = { enclave, store, audit: new AuditSync(enclave, store.audit, app.log, store.guard) };
   app.addHook("onClose", async () => enclave.close());
 
   installErrorHandlers(app);
+  // No contract reaches a restarted enclave that did not take the stored audit log: it would
+  // start over with privacy budgets and run counts reset (audit-sync.ts).
+  app.addHook("preHandler", async (request) => {
+    if (request.method === "POST" && request.routeOptions.url === `${API_PREFIX}/contract`) {
+      await deps.audit.requireRestored();
+    }
+  });
   app.addHook("onResponse", async (request, reply) => {
     request.log.info(
       {
@@ -168,9 +181,33 @@ export async function buildHost(opts: HostOptions): Promise<FastifyInstance> {
       openapi: "3.0.3",
       info: {
         title: "clean room host",
-        description: "Untrusted relay and ciphertext store (PROTOCOL.md §8)",
+        description:
+          "Untrusted relay and ciphertext store (PROTOCOL.md §8). The host authenticates nobody: " +
+          "every request that matters is signed by a contract party and encrypted to the attested " +
+          "enclave, which checks it; blobs are named by their SHA-256 and results are encrypted " +
+          "to their recipients.",
         version: "1",
+        license: { name: "Apache-2.0", url: "https://www.apache.org/licenses/LICENSE-2.0" },
       },
+      // Relative: the document is served by the host it describes, at whatever origin that is.
+      servers: [{ url: "/", description: "this host" }],
+      // No transport authentication, on purpose (see the description): an explicit empty requirement.
+      security: [{}],
+      tags: [
+        { name: "health", description: "liveness and readiness" },
+        { name: "evidence", description: "the enclave's attestation evidence" },
+        { name: "contract", description: "the contract and its approvals" },
+        { name: "blobs", description: "uploaded age files, stored by SHA-256" },
+        { name: "grants", description: "key grants and dataset loads" },
+        { name: "queries", description: "query runs" },
+        { name: "results", description: "encrypted query results" },
+        { name: "audit", description: "the enclave's signed audit log" },
+      ],
+    },
+    // Components keep the $id of the shared schemas instead of fastify-swagger's "def-N".
+    refResolver: {
+      buildLocalReference: (json, _baseUri, _fragment, i) =>
+        typeof json.$id === "string" ? json.$id : `schema-${i}`,
     },
   });
   for (const schema of sharedSchemas) app.addSchema(schema);
@@ -183,6 +220,7 @@ export async function buildHost(opts: HostOptions): Promise<FastifyInstance> {
     grantsPlugin,
     queriesPlugin,
     resultsPlugin,
+    resultListingPlugin,
     auditPlugin,
   ];
   for (const plugin of features) await app.register(plugin, { prefix: API_PREFIX, ...deps });

@@ -64,6 +64,11 @@ export function parseHostArgs(argv: readonly string[]): HostCommand {
     .option("--tls-key <file>", "PEM private key for --tls-cert")
     .option("--insecure-http", "allow plain HTTP on a non-loopback address")
     .option("--max-blob-bytes <n>", "largest accepted upload", parseBytes)
+    .option(
+      "--upload-ttl-hours <n>",
+      "remove resumable uploads nobody continued for this long, when the host starts (default 168)",
+      parseBytes,
+    )
     .option("--rate-limit <n>", "requests per minute per non-loopback client", parseBytes)
     .option("--log-level <level>", "pino log level", "info")
     .exitOverride()
@@ -77,6 +82,7 @@ export function parseHostArgs(argv: readonly string[]): HostCommand {
     tlsKey?: string;
     insecureHttp?: boolean;
     maxBlobBytes?: number;
+    uploadTtlHours?: number;
     rateLimit?: number;
     logLevel: string;
   }>();
@@ -97,7 +103,10 @@ export function parseHostArgs(argv: readonly string[]): HostCommand {
       storeDir: o.store,
       logger: { level: o.logLevel },
       ...(tls ? { tls } : {}),
-      limits: o.maxBlobBytes === undefined ? {} : { maxBlobBytes: o.maxBlobBytes },
+      limits: {
+        ...(o.maxBlobBytes === undefined ? {} : { maxBlobBytes: o.maxBlobBytes }),
+        ...(o.uploadTtlHours === undefined ? {} : { partialUploadTtlMs: o.uploadTtlHours * 3600 * 1000 }),
+      },
       rateLimit: o.rateLimit === undefined ? {} : { max: o.rateLimit },
     },
   };

@@ -187,7 +187,8 @@ function withQuery(path: string, query?: Record<string, string>): string {
 
 /**
  * The body of a 2xx answer, which must be a JSON object. A refusal with the §7 error shape
- * becomes EnclaveRejectedError (relayed with its status); anything else is EnclaveProtocolError.
+ * ({code, message, detail?}) becomes EnclaveRejectedError (relayed with its status and detail);
+ * anything else is EnclaveProtocolError.
  */
 export function expectOk(reply: EnclaveReply): Record<string, unknown> {
   const body = reply.body;
@@ -198,17 +199,26 @@ export function expectOk(reply: EnclaveReply): Record<string, unknown> {
   }
   const error = isObject ? (body as { error?: unknown }).error : undefined;
   if (typeof error === "object" && error !== null) {
-    const { code, message } = error as { code?: unknown; message?: unknown };
+    const { code, message, detail } = error as { code?: unknown; message?: unknown; detail?: unknown };
     if (
       typeof code === "string" &&
       /^ERR_[A-Z0-9_]{1,64}$/.test(code) &&
       typeof message === "string" &&
       message.length <= 256 &&
+      (detail === undefined || isSealedDetail(detail)) &&
       reply.status >= 400 &&
       reply.status < 600
     ) {
-      throw new EnclaveRejectedError(reply.status, code, message);
+      throw new EnclaveRejectedError(reply.status, code, message, detail);
     }
   }
   throw new EnclaveProtocolError();
+}
+
+/** Largest sealed detail relayed (a detail plaintext is 2 KiB; its age file, base64, far less than this). */
+const MAX_DETAIL_CHARS = 16 * 1024;
+
+/** A refusal's `detail`: base64 of an age file for the party, relayed as it came. */
+function isSealedDetail(v: unknown): v is string {
+  return typeof v === "string" && v.length <= MAX_DETAIL_CHARS && /^[A-Za-z0-9+/]+={0,2}$/.test(v);
 }

@@ -30,8 +30,9 @@ export class EnclaveProtocolError extends CleanroomError {
 
 /**
  * The enclave refused the operation with a well-formed §7 error. The host relays the enclave's
- * status, code and (fixed) message unchanged; `code` stays this class's so callers can tell a
- * relayed refusal from the host's own.
+ * status, code, (fixed) message and sealed `detail` (base64 age file to the requesting party,
+ * opaque here) unchanged; `code` stays this class's so callers can tell a relayed refusal from
+ * the host's own.
  */
 export class EnclaveRejectedError extends CleanroomError {
   static override code = "ERR_ENCLAVE_REJECTED";
@@ -39,8 +40,34 @@ export class EnclaveRejectedError extends CleanroomError {
     readonly status: number,
     readonly enclaveCode: string,
     readonly enclaveMessage: string,
+    readonly detail?: string,
   ) {
     super("enclave refused the request");
+  }
+}
+
+/**
+ * Audit entries from the enclave that do not continue the host's copy: an entry already held
+ * differs, or a new one skips a seq or does not link (`prev`) to the stored head. Nothing is kept.
+ */
+export class AuditContinuityError extends CleanroomError {
+  static override code = "ERR_AUDIT_CONTINUITY";
+  constructor() {
+    super("audit entries do not continue the stored log");
+  }
+}
+
+/**
+ * Handing the stored audit log to a restarted enclave failed, so it would start over with budgets
+ * and run counts reset: the host relays no contract to it until a restore succeeds.
+ */
+export class AuditRestoreFailedError extends CleanroomError {
+  static override code = "ERR_AUDIT_RESTORE_FAILED";
+  constructor() {
+    super(
+      "the restarted enclave did not take the stored audit log, so no contract is relayed to it; " +
+        "the operator must restore the log (see the host log for the error code) or restart the enclave",
+    );
   }
 }
 
@@ -82,4 +109,17 @@ export class RateLimitedError extends CleanroomError {
   constructor() {
     super("rate limited");
   }
+}
+
+/** A resumable upload's bytes do not start where the host's copy ends (ask for its offset again). */
+export class UploadOffsetError extends CleanroomError {
+  static override code = "ERR_UPLOAD_OFFSET";
+  constructor() {
+    super("upload offset differs from what the host holds: ask GET /blobs/{sha256}/upload and resume there");
+  }
+}
+
+/** Another request is appending to the same upload, or it was declared with another length. */
+export class UploadConflictError extends CleanroomError {
+  static override code = "ERR_UPLOAD_CONFLICT";
 }

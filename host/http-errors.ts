@@ -1,7 +1,8 @@
 /**
- * One mapping from errors to the §7/§8 error body `{"error":{"code","message"}}`. Messages are
- * the fixed texts of our error classes (or the enclave's own fixed texts when relaying its
- * refusal); framework and parser messages, which can quote input, never reach a client or a log.
+ * One mapping from errors to the §7/§8 error body `{"error":{"code","message","detail"?}}`.
+ * Messages are the fixed texts of our error classes (or the enclave's fixed text per code when
+ * relaying its refusal, with its sealed `detail` for the requesting party, opaque here and never
+ * logged); framework and parser messages, which can quote input, never reach a client or a log.
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isCleanroomError } from "../attestation/errors.js";
@@ -15,7 +16,15 @@ export const errorBodySchema = {
     error: {
       type: "object",
       required: ["code", "message"],
-      properties: { code: { type: "string" }, message: { type: "string" } },
+      properties: {
+        code: { type: "string" },
+        message: { type: "string" },
+        detail: {
+          type: "string",
+          description:
+            "an enclave refusal's own words and names (row, column, parameter, dataset), signed by the enclave and age-encrypted to the party whose request failed (base64); PROTOCOL.md §7",
+        },
+      },
     },
     grant: { $ref: "EnclaveAnswer#" },
   },
@@ -23,19 +32,26 @@ export const errorBodySchema = {
 
 /** Response schema entries every route shares: its errors. */
 export const errorResponses = {
-  "4xx": { $ref: "HostError#" },
-  "5xx": { $ref: "HostError#" },
+  "4xx": {
+    description: "refused: the request, a limit, or the enclave's refusal relayed",
+    $ref: "HostError#",
+  },
+  "5xx": { description: "the host or the enclave failed or is unreachable", $ref: "HostError#" },
 } as const;
 
 const STATUS_BY_CODE: Record<string, number> = {
   ERR_ENCLAVE_UNAVAILABLE: 503,
   ERR_ENCLAVE_TIMEOUT: 504,
   ERR_ENCLAVE_PROTOCOL: 502,
+  ERR_AUDIT_CONTINUITY: 502,
+  ERR_AUDIT_RESTORE_FAILED: 503,
   ERR_DIGEST_MISMATCH: 400,
   ERR_BAD_ID: 400,
   ERR_TOO_LARGE: 413,
   ERR_NOT_FOUND: 404,
   ERR_RATE_LIMITED: 429,
+  ERR_UPLOAD_OFFSET: 409,
+  ERR_UPLOAD_CONFLICT: 409,
 };
 
 /** Fastify's own failures, by their FST_ code, as [status, code, fixed message]. */
@@ -51,11 +67,17 @@ export interface ErrorReply {
   status: number;
   code: string;
   message: string;
+  detail?: string;
 }
 
 export function errorReply(err: unknown): ErrorReply {
   if (err instanceof EnclaveRejectedError) {
-    return { status: err.status, code: err.enclaveCode, message: err.enclaveMessage };
+    return {
+      status: err.status,
+      code: err.enclaveCode,
+      message: err.enclaveMessage,
+      ...(err.detail !== undefined ? { detail: err.detail } : {}),
+    };
   }
   if (isCleanroomError(err)) {
     return { status: STATUS_BY_CODE[err.code] ?? 500, code: err.code, message: err.message };
@@ -92,7 +114,8 @@ export function sendError(
   } else {
     request.log.info({ errCode: r.code, status: r.status }, "request refused");
   }
-  return reply.code(r.status).send({ error: { code: r.code, message: r.message }, ...extra });
+  const error = { code: r.code, message: r.message, ...(r.detail !== undefined ? { detail: r.detail } : {}) };
+  return reply.code(r.status).send({ error, ...extra });
 }
 
 export function installErrorHandlers(app: FastifyInstance): void {

@@ -7,20 +7,12 @@ import type { ApprovedQuery, Contract } from "../../protocol/contract/types.js";
 import { type ContractReview, reviewContract } from "../../protocol/rules/review.js";
 import type { ParsedSql } from "../../protocol/rules/tree.js";
 import { contractDigestHex } from "../sdk/contract.js";
+import { withLocalDuckDb } from "./duckdb.js";
 
 /** Parse trees of `sqls`, in order. Non-SELECT or malformed SQL comes back with error: true. */
 export async function parseSqlWithDuckDb(sqls: readonly string[]): Promise<ParsedSql[]> {
-  // Loaded on first use: the native engine is no cost to SDK users and CLI commands that never review.
-  const { DuckDBInstance } = await import("@duckdb/node-api");
-  const instance = await DuckDBInstance.create(":memory:", {
-    enable_external_access: "false",
-    autoinstall_known_extensions: "false",
-    autoload_known_extensions: "false",
-    threads: "1",
-  });
-  try {
-    const conn = await instance.connect();
-    try {
+  return withLocalDuckDb(
+    async (conn) => {
       const out: ParsedSql[] = [];
       for (const sql of sqls) {
         const result = await conn.runAndReadAll("SELECT json_serialize_sql($1::VARCHAR)", [sql]);
@@ -32,12 +24,9 @@ export async function parseSqlWithDuckDb(sqls: readonly string[]): Promise<Parse
         out.push(JSON.parse(text) as ParsedSql);
       }
       return out;
-    } finally {
-      conn.closeSync();
-    }
-  } finally {
-    instance.closeSync();
-  }
+    },
+    { enable_external_access: "false" },
+  );
 }
 
 /** Reviews `contract` (protocol/rules/review.ts), with its digest, parsing its SQL with DuckDB. */

@@ -25,11 +25,18 @@ export interface Attested {
   keys: EnclaveKeys;
 }
 
+/** What `checkAttestation` saw: the verdict, and the evidence as fetched for offline checks. */
+export interface AttestationCheck {
+  result: VerificationResult;
+  /** Present only when the evidence verified. */
+  keys?: EnclaveKeys;
+  bundle: EvidenceBundle;
+  /** The nonce the evidence had to answer. */
+  nonce: Uint8Array;
+}
+
 /** Verifies without throwing: the result says what passed and what failed. */
-export async function checkAttestation(
-  host: HostClient,
-  options: AttestOptions,
-): Promise<Attested | { result: VerificationResult; keys?: undefined }> {
+export async function checkAttestation(host: HostClient, options: AttestOptions): Promise<AttestationCheck> {
   const nonce = crypto.getRandomValues(new Uint8Array(ATTEST_NONCE_BYTES));
   const bundle = await host.getJson<EvidenceBundle>(`/evidence?nonce=${toHex(nonce)}`);
   if (!bundle || typeof bundle !== "object" || !bundle.keys || typeof bundle.keys !== "object") {
@@ -40,15 +47,20 @@ export async function checkAttestation(
     { nonce, contractDigest: options.contractDigest },
     options.policy,
   );
-  if (!result.verified) return { result };
-  return { result, keys: { signingKey: bundle.keys.signingKey, ageRecipient: bundle.keys.ageRecipient } };
+  if (!result.verified) return { result, bundle, nonce };
+  return {
+    result,
+    keys: { signingKey: bundle.keys.signingKey, ageRecipient: bundle.keys.ageRecipient },
+    bundle,
+    nonce,
+  };
 }
 
 /** Throws AttestationRefusedError (carrying the result) unless the evidence verifies. */
 export async function attest(host: HostClient, options: AttestOptions): Promise<Attested> {
   const a = await checkAttestation(host, options);
   if (!a.keys) throw new AttestationRefusedError(a.result);
-  return a;
+  return { result: a.result, keys: a.keys };
 }
 
 /** A stable fingerprint of a policy, so a cached attestation is reused only under the same one. */

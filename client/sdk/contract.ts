@@ -3,7 +3,7 @@
  * the approval, and submit the contract with every party's approval.
  */
 import type { EvidencePolicy } from "../../attestation/evidence.js";
-import type { AuditHead } from "../../protocol/audit/entry.js";
+import { type AuditHead, isAuditHead } from "../../protocol/audit/entry.js";
 import { contractDigest } from "../../protocol/contract/digest.js";
 import { signApproval } from "../../protocol/contract/sign.js";
 import type { Contract } from "../../protocol/contract/types.js";
@@ -11,7 +11,7 @@ import { validateContractJson } from "../../protocol/contract/validate.js";
 import { EnvelopeError } from "../../protocol/jose/errors.js";
 import { verifyResponse } from "../../protocol/jose/verify-response.js";
 import { type Attested, attest, policyFingerprint } from "./attest.js";
-import { isHead } from "./client.js";
+import { checkContinuity } from "./continuity.js";
 import type { HostClient } from "./http.js";
 import { findParty, type PartyKeys } from "./keys.js";
 import type { HostState } from "./state.js";
@@ -36,7 +36,9 @@ export interface SubmitResult {
 /**
  * Submits the contract and approvals, then attests that the enclave now holds exactly this
  * contract (its fresh evidence binds the digest) and verifies the enclave's signed answer with
- * the key that evidence vouches for. With `state`, caches that attestation and the new head.
+ * the key that evidence vouches for. With `state`, first checks that the host's log still holds
+ * the head this party saw (continuity.ts: nothing is sent to a reset clean room), and afterwards
+ * caches that attestation and the new head.
  */
 export async function submitContract(
   host: HostClient,
@@ -46,13 +48,14 @@ export async function submitContract(
   state?: HostState,
 ): Promise<SubmitResult> {
   const digest = await contractDigestHex(contract);
+  if (state) await checkContinuity(host, state);
   const reply = await host.postJson<{ response?: unknown }>("/contract", { contract, approvals });
   const attested = await attest(host, { policy, contractDigest: digest });
   const { body } = await verifyResponse<{ digest?: unknown; head?: unknown }>(
     String(reply?.response),
     attested.keys.signingKey,
   );
-  if (body?.digest !== digest || !isHead(body.head))
+  if (body?.digest !== digest || !isAuditHead(body.head))
     throw new EnvelopeError("enclave accepted another contract");
   if (state) {
     await state.saveAttestation({

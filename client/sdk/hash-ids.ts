@@ -84,13 +84,16 @@ export async function hashId(
 export interface HashCsvOptions extends NormalizeOptions {
   /** Header name of the column to replace. */
   column: string;
+  /** New header name of the hashed column (e.g. the contract's identity column); default unchanged. */
+  as?: string;
   kind: IdKind;
   hash?: HashFn;
 }
 
 /**
- * Streams CSV text (header first), replacing `column` with the hash of each normalised value.
- * Empty cells stay empty. A value that does not normalise stops the run, naming its record.
+ * Streams CSV text (header first), replacing `column` with the hash of each normalised value
+ * (and its header with `as`, when given). Empty cells stay empty. A value that does not
+ * normalise stops the run, naming its record and column.
  */
 export async function* hashCsv(
   chunks: AsyncIterable<string> | Iterable<string>,
@@ -106,15 +109,24 @@ export async function* hashCsv(
       row++;
       if (index < 0) {
         index = record.indexOf(o.column);
-        if (index < 0) throw new CsvFormatError(row, "header has no such column");
+        if (index < 0) {
+          throw new CsvFormatError(row, `header has no column ${o.column} (columns: ${record.join(", ")})`);
+        }
+        if (o.as !== undefined) {
+          if (o.as !== o.column && record.includes(o.as))
+            throw new CsvFormatError(row, `header already has a column ${o.as}`);
+          record[index] = o.as;
+        }
       } else {
         const value = record[index];
-        if (value === undefined) throw new CsvFormatError(row, "missing column");
+        if (value === undefined) throw new CsvFormatError(row, `no value for column ${o.column}`);
         if (value !== "") {
           try {
             record[index] = await hash(normalizeId(o.kind, value, o));
           } catch (e) {
-            if (e instanceof NormalizeError) throw new NormalizeError(`record ${row}: ${e.message}`);
+            if (e instanceof NormalizeError) {
+              throw new NormalizeError(`record ${row}, column ${o.column}: ${e.message}`);
+            }
             throw e;
           }
         }

@@ -61,11 +61,12 @@ export class HostClient {
     return readJson<T>(res);
   }
 
-  async postJson<T = unknown>(path: string, body: unknown): Promise<T> {
+  /** `long`: the call may take as long as a transfer (a grant's load): `transferTimeoutMs` applies. */
+  async postJson<T = unknown>(path: string, body: unknown, options: { long?: boolean } = {}): Promise<T> {
     const res = await this.#request(
       path,
       { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) },
-      this.#timeoutMs,
+      options.long ? this.#transferTimeoutMs : this.#timeoutMs,
     );
     if (res.status === 404) throw await hostError(res);
     return readJson<T>(res);
@@ -88,22 +89,17 @@ export class HostClient {
     return res.status !== 404;
   }
 
-  /** Streams an age file into the content-addressed store under its SHA-256. */
-  async putBlob(
-    sha256Hex: string,
-    body: Uint8Array | ReadableStream<Uint8Array>,
-    length?: number,
-  ): Promise<void> {
-    const headers: Record<string, string> = { "content-type": "application/octet-stream" };
-    if (length !== undefined) headers["content-length"] = String(length);
-    const res = await this.#request(
-      `/blobs/${sha256Hex}`,
-      { method: "PUT", headers, body: body as BodyInit, duplex: "half" },
-      this.#transferTimeoutMs,
-    );
-    if (res.status === 404) throw await hostError(res);
-    await res.body?.cancel();
+  /** How much of a resumable upload the host holds (GET /blobs/{sha256}/upload). */
+  uploadStatus(sha256Hex: string): Promise<UploadStatus> {
+    return this.getJson<UploadStatus>(`/blobs/${sha256Hex}/upload`);
   }
+}
+
+/** What the host holds of a blob (docs/PROTOCOL.md §8, resumable uploads). */
+export interface UploadStatus {
+  offset: number;
+  length: number | null;
+  complete: boolean;
 }
 
 async function readJson<T>(res: Response): Promise<T> {
@@ -114,17 +110,27 @@ async function readJson<T>(res: Response): Promise<T> {
   }
 }
 
+/** A sealed detail larger than this is not one the enclave made (its plaintext is 2 KiB). */
+const MAX_DETAIL_CHARS = 16 * 1024;
+
+/**
+ * The protocol's error document as a HostError; a sealed `detail` is kept as it came, to be
+ * opened by the party that sent the request (`openHostError`, in CleanroomClient.send).
+ */
 async function hostError(res: Response): Promise<HostError> {
   let code: string | undefined;
   let message: string | undefined;
+  let sealedDetail: string | undefined;
   try {
-    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown } };
+    const body = (await res.json()) as { error?: { code?: unknown; message?: unknown; detail?: unknown } };
     if (typeof body?.error?.code === "string" && /^ERR_[A-Z0-9_]{1,64}$/.test(body.error.code)) {
       code = body.error.code;
     }
     if (typeof body?.error?.message === "string") message = body.error.message.slice(0, 200);
+    const detail = body?.error?.detail;
+    if (typeof detail === "string" && detail.length <= MAX_DETAIL_CHARS) sealedDetail = detail;
   } catch {
     // A body that is not the protocol's error document: the status alone is reported.
   }
-  return new HostError(res.status, code, message);
+  return new HostError(res.status, code, message, sealedDetail !== undefined ? { sealedDetail } : {});
 }

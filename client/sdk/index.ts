@@ -5,6 +5,7 @@
 export type { EnclaveKeys } from "../../attestation/binding.js";
 export type { EvidenceBundle, EvidencePolicy } from "../../attestation/evidence.js";
 export type { VerificationResult } from "../../attestation/result.js";
+export { isAuditHead as isHead } from "../../protocol/audit/entry.js";
 export {
   ciphertextDigest,
   paramsDigest,
@@ -24,6 +25,7 @@ export {
 export { type AgeDecrypt, decryptAge, recoverFileKey } from "./age.js";
 export {
   ATTEST_NONCE_BYTES,
+  type AttestationCheck,
   type Attested,
   type AttestOptions,
   attest,
@@ -32,7 +34,16 @@ export {
   sameKeys,
 } from "./attest.js";
 export { auditEntries, auditVerify, fetchAuditLog, verifyAuditWithState } from "./audit.js";
-export { CleanroomClient, type ClientOptions, isHead, type SealedRequest } from "./client.js";
+export {
+  type CheckCode,
+  type CheckOptions,
+  type CheckProblem,
+  type CheckReport,
+  checkCsv,
+  valueProblem,
+} from "./check.js";
+export { CleanroomClient, type ClientOptions, type SealedRequest } from "./client.js";
+export { CleanroomResetError, checkContinuity } from "./continuity.js";
 export {
   approveContract,
   contractDigestHex,
@@ -40,6 +51,13 @@ export {
   submitContract,
   validateContractJson,
 } from "./contract.js";
+export {
+  SAMPLE_EMAIL_COLUMN,
+  sampleRows,
+  TEMPLATE_DATASETS,
+  type TemplateParty,
+  templateContract,
+} from "./contract-template.js";
 export { CsvParser, formatCsvRecord, parseCsv } from "./csv.js";
 export {
   AttestationRefusedError,
@@ -84,6 +102,17 @@ export {
   type ResultFormat,
 } from "./query.js";
 export {
+  fetchedResults,
+  type JsonResult,
+  jsonResultToCsv,
+  type ListedResult,
+  listResults,
+  markFetched,
+  parseJsonResult,
+  typedJsonResult,
+  typedValue,
+} from "./results.js";
+export {
   type CachedAttestation,
   HostState,
   hostStateId,
@@ -91,3 +120,11 @@ export {
   type StateStore,
   type UploadRecord,
 } from "./state.js";
+export {
+  type BudgetStatus,
+  type CleanroomStatus,
+  cleanroomStatus,
+  type DatasetStatus,
+  type QueryStatus,
+} from "./status.js";
+export { type DatasetUpload, lastUpload, rememberUpload } from "./uploads.js";

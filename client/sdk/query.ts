@@ -69,13 +69,13 @@ export async function query(client: CleanroomClient, o: QueryOptions): Promise<Q
       { queryId: o.queryId, params: o.params, resultFormat: o.format, ...(seen ? { auditHead: seen } : {}) },
       enclave,
     );
-    const reply = await client.host.postJson<QueryReply>("/queries", { jwe: req.jwe });
+    const reply = await client.send<QueryReply>("/queries", { jwe: req.jwe }, req, enclave);
     const { body } = await client.verifyResponse<QueryResponseBody>(reply?.response, enclave, req.nonce);
     if (body?.queryId !== o.queryId || body.requester !== client.partyId || body.format !== o.format) {
       throw new EnvelopeError("enclave answer is for another query");
     }
     checkRunBody(body, approved.recipients, client.partyId);
-    await client.observeHead(body.head);
+    await client.state.answeredHead(body.head);
     if (typeof reply.id !== "string" || !RESULT_ID.test(reply.id)) {
       throw new HostResponseError("query answer without a result id");
     }

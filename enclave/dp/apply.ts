@@ -69,8 +69,6 @@ export interface DpResult<C extends DpInputColumn> {
   epsilon: number;
   /** Delta of the run: the threshold's for "private" groups, otherwise 0. */
   delta: number;
-  /** Rows the noisy threshold dropped. An exact, data-dependent count: keep it inside the enclave. */
-  thresholdDropped: number;
 }
 
 const DECIMAL_TYPE = /^DECIMAL\(\d+,\s*(\d+)\)$/;
@@ -148,13 +146,14 @@ function renderKey(value: string | number | boolean, type: string): Cell {
  * domain column varying slowest), whatever the data holds. A result row whose keys are such a
  * combination gives that row its aggregates; every other combination gets zero aggregates (noised
  * like any other); result rows outside the domain are dropped. Key cells are the declared values,
- * rendered as DuckDB renders the column's type.
+ * rendered as DuckDB renders the column's type. `foundOnly`: just the rows of declared groups.
  */
 function publicRows(
   columns: readonly DpInputColumn[],
   rows: readonly (readonly Cell[])[],
   aggregates: readonly DpAggregateColumn[],
   domain: readonly DpDomain[] | undefined,
+  foundOnly = false,
 ): Cell[][] {
   if (!domain || domain.length === 0) throw new DpPolicyError("dp: public groups need a declared domain");
   const aggregateNames = new Set(aggregates.map((c) => c.name));
@@ -188,6 +187,8 @@ function publicRows(
     const key = JSON.stringify(parts);
     if (!found.has(key)) found.set(key, row);
   }
+  // The rows of declared groups, first per group: all a later call needs of these rows.
+  if (foundOnly) return [...found.values()].map((r) => [...r]);
   const zero = zeroRow(columns, aggregates);
   const out: Cell[][] = [];
   for (let n = 0; n < total; n++) {
@@ -236,97 +237,173 @@ interface Noised {
   scale: Rational;
 }
 
+/**
+ * One DP release, fed the exact rows a chunk at a time, so no bound on the exact result (which
+ * the data decides) is ever needed: a "private" row is noised and thresholded as it arrives and
+ * only released rows are kept; a "public" result keeps only rows of declared groups (at most the
+ * domain's size); a "single" result is one row.
+ */
+export class DpRelease<C extends DpInputColumn> {
+  readonly #columns: C[];
+  readonly #spec: DpSpec;
+  readonly #rng: Rng;
+  readonly #noised = new Map<string, Noised>();
+  readonly #averages: { index: number; sum: Noised; count: Noised }[];
+  readonly #threshold: { column: string; tau: bigint } | undefined;
+  readonly #hidden: Set<number>;
+  #released: Cell[][] = [];
+  /** "public": the first row of each declared group seen; "single": the row, if any. */
+  #held: (readonly Cell[])[] = [];
+  #inputs = 0;
+
+  constructor(columns: C[], spec: DpSpec, rng: Rng) {
+    this.#columns = columns;
+    this.#spec = spec;
+    this.#rng = rng;
+    const { policy, groups } = spec;
+    const names = spec.aggregateColumns.map((c) => c.name);
+    if (new Set(names).size !== names.length) throw new DpPolicyError("dp: aggregate column listed twice");
+    const aggregateNames = new Set(names);
+    for (const c of columns) {
+      if (!aggregateNames.has(c.name) && !SCALAR_KEY.test(c.type)) {
+        throw new DpPolicyError("dp: a group key column must have a scalar type");
+      }
+    }
+    const noisedSpecs = spec.aggregateColumns.filter((c): c is Noised["spec"] => c.kind !== "avg");
+    if (noisedSpecs.length === 0) throw new DpPolicyError("dp: no aggregate column to noise");
+    const epsilon = noiseEpsilon(policy.epsilon);
+    const share = rational(epsilon.num, epsilon.den * BigInt(noisedSpecs.length));
+    for (const c of noisedSpecs) {
+      const index = this.#indexOf(c.name);
+      const places = placesOf(columns[index]!.type);
+      if (c.kind !== "sum" && places !== 0)
+        throw new DpPolicyError("dp: count column must have an integer type");
+      const scale = laplaceScale(sensitivity(c.kind, policy, groups, places), share);
+      this.#noised.set(c.name, { spec: c, index, places, scale });
+    }
+    this.#averages = spec.aggregateColumns.flatMap((c) => {
+      if (c.kind !== "avg") return [];
+      const sum = this.#noised.get(c.sum);
+      const count = this.#noised.get(c.count);
+      if (sum?.spec.kind !== "sum" || count?.spec.kind !== "count") {
+        throw new DpPolicyError("dp: avg must name a sum and a count column");
+      }
+      return [{ index: this.#indexOf(c.name), sum, count }];
+    });
+    this.#threshold = groups === "private" ? thresholdOf(spec, this.#noised) : undefined;
+    this.#hidden = new Set(
+      spec.aggregateColumns.filter((c) => c.release === false).map((c) => this.#indexOf(c.name)),
+    );
+    // Refuse a malformed declared domain before any data is read.
+    if (groups === "public") publicRows(columns, [], spec.aggregateColumns, policy.domain);
+  }
+
+  #indexOf(name: string): number {
+    const i = this.#columns.findIndex((c) => c.name === name);
+    if (i < 0) throw new DpPolicyError("dp: aggregate column not in the result");
+    return i;
+  }
+
+  /** Released rows kept so far (private groups; the others release at `finish`). */
+  get size(): number {
+    return this.#released.length;
+  }
+
+  /** Feeds exact rows (with their hidden columns). */
+  add(rows: readonly (readonly Cell[])[]): void {
+    const { groups } = this.#spec;
+    this.#inputs += rows.length;
+    if (groups === "private") {
+      for (const input of rows) {
+        const row = this.#noise(input);
+        if (row) this.#released.push(row);
+      }
+      return;
+    }
+    if (groups === "single") {
+      if (this.#inputs > 1) throw new DpPolicyError("dp: single-group result has rows");
+      this.#held.push(...rows);
+      return;
+    }
+    // Public: only rows of declared groups can matter, and there are at most MAX_DOMAIN_GROUPS.
+    const kept = publicRows(
+      this.#columns,
+      [...this.#held, ...rows],
+      this.#spec.aggregateColumns,
+      this.#spec.policy.domain,
+      true,
+    );
+    this.#held = kept;
+  }
+
+  /**
+   * Keeps only the first `max` released rows by `compare` over their released cells: with a
+   * released-row cap, what is cut is post-processing of noisy output, so memory stays bounded.
+   */
+  prune(max: number, compare: (a: Cell[], b: Cell[]) => number): void {
+    const visible = (r: Cell[]) => r.filter((_, i) => !this.#hidden.has(i));
+    this.#released = this.#released
+      .map((row) => ({ row, key: visible(row) }))
+      .sort((a, b) => compare(a.key, b.key))
+      .slice(0, max)
+      .map((x) => x.row);
+  }
+
+  finish(): DpResult<C> {
+    const { policy, groups } = this.#spec;
+    if (groups === "public") {
+      for (const input of publicRows(this.#columns, this.#held, this.#spec.aggregateColumns, policy.domain)) {
+        this.#released.push(this.#noise(input)!);
+      }
+    } else if (groups === "single") {
+      // One row, always (an empty result, e.g. a run that failed, is released as no data).
+      this.#released.push(this.#noise(this.#held[0] ?? zeroRow(this.#columns, this.#spec.aggregateColumns))!);
+    }
+    const epsilonMicros = epsilonCostMicros(policy);
+    const hidden = this.#hidden;
+    return {
+      columns: this.#columns.filter((_, i) => !hidden.has(i)),
+      rows: this.#released.map((r) => r.filter((_, i) => !hidden.has(i))),
+      epsilonMicros,
+      epsilon: epsilonMicros / 1e6,
+      delta: this.#threshold ? resolveDelta(this.#spec.delta) : 0,
+    };
+  }
+
+  /** One row noised; undefined when the noisy threshold drops it. */
+  #noise(input: readonly Cell[]): Cell[] | undefined {
+    const row = [...input];
+    const values = new Map<string, bigint>();
+    for (const [name, n] of this.#noised) {
+      const cell = input[n.index] ?? null;
+      const value = cellToScaled(cell, n.places) + sampleDiscreteLaplace(this.#rng, n.scale);
+      values.set(name, value);
+      const shown = n.spec.kind === "sum" || value >= 0n ? value : 0n; // counts: clamp at 0 (post-processing)
+      const like = cell ?? (rendersAsString(this.#columns[n.index]!.type) ? "" : 0);
+      row[n.index] = scaledToCell(shown, n.places, like);
+    }
+    if (this.#threshold && values.get(this.#threshold.column)! < this.#threshold.tau) return undefined;
+    for (const a of this.#averages) {
+      row[a.index] = averageOf(
+        values.get(a.sum.spec.name)!,
+        values.get(a.count.spec.name)!,
+        this.#spec.policy,
+        a.sum.places,
+      );
+    }
+    return row;
+  }
+}
+
+/** DP over a whole exact result at once. */
 export function applyDp<C extends DpInputColumn>(
   result: { columns: C[]; rows: readonly (readonly Cell[])[] },
   spec: DpSpec,
   rng: Rng,
 ): DpResult<C> {
-  const { policy, groups } = spec;
-  const indexOf = (name: string): number => {
-    const i = result.columns.findIndex((c) => c.name === name);
-    if (i < 0) throw new DpPolicyError("dp: aggregate column not in the result");
-    return i;
-  };
-  const names = spec.aggregateColumns.map((c) => c.name);
-  if (new Set(names).size !== names.length) throw new DpPolicyError("dp: aggregate column listed twice");
-  if (groups === "single" && result.rows.length > 1)
-    throw new DpPolicyError("dp: single-group result has rows");
-  const aggregateNames = new Set(names);
-  for (const c of result.columns) {
-    if (!aggregateNames.has(c.name) && !SCALAR_KEY.test(c.type)) {
-      throw new DpPolicyError("dp: a group key column must have a scalar type");
-    }
-  }
-
-  const noisedSpecs = spec.aggregateColumns.filter((c): c is Noised["spec"] => c.kind !== "avg");
-  if (noisedSpecs.length === 0) throw new DpPolicyError("dp: no aggregate column to noise");
-  const epsilon = noiseEpsilon(policy.epsilon);
-  const share = rational(epsilon.num, epsilon.den * BigInt(noisedSpecs.length));
-  const noised = new Map<string, Noised>();
-  for (const c of noisedSpecs) {
-    const index = indexOf(c.name);
-    const places = placesOf(result.columns[index]!.type);
-    if (c.kind !== "sum" && places !== 0)
-      throw new DpPolicyError("dp: count column must have an integer type");
-    const scale = laplaceScale(sensitivity(c.kind, policy, groups, places), share);
-    noised.set(c.name, { spec: c, index, places, scale });
-  }
-  const averages = spec.aggregateColumns.flatMap((c) => {
-    if (c.kind !== "avg") return [];
-    const sum = noised.get(c.sum);
-    const count = noised.get(c.count);
-    if (sum?.spec.kind !== "sum" || count?.spec.kind !== "count") {
-      throw new DpPolicyError("dp: avg must name a sum and a count column");
-    }
-    return [{ index: indexOf(c.name), sum, count }];
-  });
-
-  const threshold = groups === "private" ? thresholdOf(spec, noised) : undefined;
-  const delta = threshold ? resolveDelta(spec.delta) : 0;
-
-  // "single": one row, always (an empty result, e.g. a run that failed, is released as no data).
-  const inputs =
-    groups === "public"
-      ? publicRows(result.columns, result.rows, spec.aggregateColumns, policy.domain)
-      : groups === "single" && result.rows.length === 0
-        ? [zeroRow(result.columns, spec.aggregateColumns)]
-        : result.rows;
-  const rows: Cell[][] = [];
-  for (const input of inputs) {
-    const row = [...input];
-    const values = new Map<string, bigint>();
-    for (const [name, n] of noised) {
-      const cell = input[n.index] ?? null;
-      const value = cellToScaled(cell, n.places) + sampleDiscreteLaplace(rng, n.scale);
-      values.set(name, value);
-      const shown = n.spec.kind === "sum" || value >= 0n ? value : 0n; // counts: clamp at 0 (post-processing)
-      const like = cell ?? (rendersAsString(result.columns[n.index]!.type) ? "" : 0);
-      row[n.index] = scaledToCell(shown, n.places, like);
-    }
-    if (threshold && values.get(threshold.column)! < threshold.tau) continue;
-    for (const a of averages) {
-      row[a.index] = averageOf(
-        values.get(a.sum.spec.name)!,
-        values.get(a.count.spec.name)!,
-        policy,
-        a.sum.places,
-      );
-    }
-    rows.push(row);
-  }
-
-  const hidden = new Set(
-    spec.aggregateColumns.filter((c) => c.release === false).map((c) => indexOf(c.name)),
-  );
-  const epsilonMicros = epsilonCostMicros(policy);
-  return {
-    columns: result.columns.filter((_, i) => !hidden.has(i)),
-    rows: rows.map((r) => r.filter((_, i) => !hidden.has(i))),
-    epsilonMicros,
-    epsilon: epsilonMicros / 1e6,
-    delta,
-    thresholdDropped: inputs.length - rows.length,
-  };
+  const release = new DpRelease(result.columns, spec, rng);
+  release.add(result.rows);
+  return release.finish();
 }
 
 function thresholdOf(spec: DpSpec, noised: Map<string, Noised>): { column: string; tau: bigint } {

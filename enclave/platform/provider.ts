@@ -11,6 +11,11 @@ export interface EvidenceProvider {
   /** True for the simulated platform; its evidence verifies only where its root is trusted. */
   readonly simulated: boolean;
   /**
+   * The simulated platform only: the roots (DER) its evidence chains to, which the enclave trusts
+   * when it verifies a restored audit log's instances. Hardware roots are pinned in attestation/.
+   */
+  readonly simulatedRoots?: readonly Uint8Array[];
+  /**
    * Evidence whose SEV-SNP REPORT_DATA or Nitro user_data is `reportData` (64 bytes); Nitro
    * also carries `nonce` in its own field.
    */

@@ -19,6 +19,7 @@ export async function createSimProvider(
   return {
     platform,
     simulated: true,
+    simulatedRoots: [new Uint8Array(sim.amd.ark.rawData), new Uint8Array(sim.nitro.root.rawData)],
     getEvidence: (reportData, nonce) =>
       platform === "sev-snp"
         ? simSnpEvidence(sim.amd, { reportData, measurement: sim.measurement })

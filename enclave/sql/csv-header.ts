@@ -4,9 +4,11 @@
  * explicitly, so without this a file with swapped columns of equal types would load silently.
  */
 import type { Column } from "../../protocol/contract/types.js";
+import type { CsvPiece } from "./csv-segments.js";
 import { IngestError } from "./errors.js";
 
 const MAX_HEADER = 64 * 1024;
+const NEWLINE = 0x0a;
 
 /** Splits one CSV record (RFC 4180 quoting, comma separator) into fields. */
 function parseRecord(line: string): string[] {
@@ -40,40 +42,49 @@ function compare(header: string[], columns: Column[]): void {
   if (header.length !== columns.length) throw new IngestError("ingest: header has extra columns", { row: 0 });
 }
 
-export async function* checkHeader(source: AsyncIterable<Uint8Array | string>, columns: Column[]) {
-  const decoder = new TextDecoder("utf-8", { fatal: false });
-  const held: Uint8Array[] = [];
-  let text = "";
+/**
+ * Passes `source` through unchanged once its first line (held back until complete, at most
+ * MAX_HEADER bytes) names exactly the contract's columns in order. Only the header's bytes are
+ * decoded, whatever the size of the pieces.
+ */
+export async function* checkHeader(
+  source: AsyncIterable<Uint8Array | string | CsvPiece>,
+  columns: Column[],
+): AsyncGenerator<Uint8Array | CsvPiece> {
+  const held: (Uint8Array | CsvPiece)[] = [];
+  const head: Uint8Array[] = [];
+  let headBytes = 0;
   let checked = false;
   for await (const raw of source) {
-    const chunk = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
+    const piece = typeof raw === "string" ? new TextEncoder().encode(raw) : raw;
     if (checked) {
-      yield chunk;
+      yield piece;
       continue;
     }
-    held.push(chunk);
-    text += decoder.decode(chunk, { stream: true });
-    const end = text.indexOf("\n");
+    held.push(piece);
+    const bytes = piece instanceof Uint8Array ? piece : piece.bytes;
+    const end = bytes.indexOf(NEWLINE);
+    const part = end < 0 ? bytes : bytes.subarray(0, end);
+    head.push(part.subarray(0, MAX_HEADER + 1 - headBytes));
+    headBytes += Math.min(part.length, MAX_HEADER + 1 - headBytes);
     if (end < 0) {
-      if (text.length > MAX_HEADER) throw new IngestError("ingest: header line too long", { row: 0 });
+      if (headBytes > MAX_HEADER) throw new IngestError("ingest: header line too long", { row: 0 });
       continue;
     }
-    compare(
-      parseRecord(
-        text
-          .slice(0, end)
-          .replace(/^\uFEFF/, "")
-          .replace(/\r$/, ""),
-      ),
-      columns,
-    );
+    if (headBytes > MAX_HEADER) throw new IngestError("ingest: header line too long", { row: 0 });
+    compare(headerFields(head), columns);
     checked = true;
     yield* held;
     held.length = 0;
   }
   if (!checked) {
-    if (text.length === 0) throw new IngestError("ingest: empty file", { row: 0 });
-    compare(parseRecord(text.replace(/^\uFEFF/, "").replace(/\r$/, "")), columns);
+    if (headBytes === 0) throw new IngestError("ingest: empty file", { row: 0 });
+    compare(headerFields(head), columns);
     yield* held;
   }
+}
+
+function headerFields(head: Uint8Array[]): string[] {
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(head));
+  return parseRecord(text.replace(/^\uFEFF/, "").replace(/\r$/, ""));
 }

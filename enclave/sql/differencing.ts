@@ -6,11 +6,12 @@
  * than k people — including by none: an identical set would otherwise be released where a set
  * with one more person is suppressed, and that choice alone would tell the two apart.
  *
- * The sets never leave the enclave. They live in its memory (8 bytes per person per released row
- * and table); once a query's history holds `maxIdentities` hashes, its further releases are
- * suppressed whole (fail closed). A restarted enclave does not have them: a query that released
- * rows before (the restored audit chain says so) is marked `lost` and releases nothing more in
- * this instance, rather than forgetting what it released. docs/QUERY-RULES.md states the guarantee.
+ * The sets never leave the enclave in the clear. They live in its memory (8 bytes per person per
+ * released row and table); once a query's history holds `maxIdentities` hashes, its further
+ * releases are suppressed whole (fail closed). Each run's new rows are also sealed for the next
+ * instance (enclave/guard-seal.ts), which `restore`s them; a query whose history cannot be
+ * restored whole is marked `lost` and releases nothing more in that instance, rather than
+ * forgetting what it released. docs/QUERY-RULES.md states the guarantee.
  */
 
 /** One released row's people: per table read, sorted distinct identity hashes. */
@@ -54,6 +55,19 @@ export class DifferencingGuard {
   /** `queryId` released rows in an earlier instance whose history this one does not have. */
   lost(queryId: string): void {
     this.#lost.add(queryId);
+  }
+
+  /** Adds rows an earlier instance released (unsealed from its history) to `queryId`'s history. */
+  restore(queryId: string, rows: readonly PeopleSets[]): void {
+    const history = this.#released.get(queryId) ?? { rows: [], identities: 0 };
+    const size = rows.reduce((n, sets) => n + sets.reduce((m, s) => m + s.length, 0), 0);
+    if (history.identities + size > this.maxIdentities) {
+      this.lost(queryId);
+      return;
+    }
+    history.rows.push(...rows);
+    history.identities += size;
+    this.#released.set(queryId, history);
   }
 
   /**

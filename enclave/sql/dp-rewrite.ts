@@ -39,6 +39,15 @@ const ROWS = `${HIDDEN_PREFIX}_rows`;
 const TABLE = `${HIDDEN_PREFIX}_t`;
 const FILLER = `${HIDDEN_PREFIX}_x`;
 const keyName = (i: number) => `${HIDDEN_PREFIX}_g${i}`;
+
+/**
+ * The enclave's own parameters of a custom plan: which units a run reads, by the 64-bit hash of
+ * their identity (a range and a list to skip). A normal run reads every unit; a run whose SQL
+ * fails on some units' data finds and skips exactly those (enclave/sql/run.ts).
+ */
+export const UNIT_FROM = `${HIDDEN_PREFIX}_from`;
+export const UNIT_TO = `${HIDDEN_PREFIX}_to`;
+export const UNIT_SKIP = `${HIDDEN_PREFIX}_skip`;
 const argName = (j: number) => `${HIDDEN_PREFIX}_a${j}`;
 
 const q = quoteIdent;
@@ -219,7 +228,7 @@ function decimalLiteral(value: bigint, places: number): string {
 export async function customSql(
   conn: DuckDBConnection,
   checked: CheckedQuery,
-): Promise<{ sql: string; hidden: number }> {
+): Promise<{ sql: string; hidden: number; unitsSql: string }> {
   const { query } = checked;
   const refuse = (reason: string): never => {
     throw new QueryCheckError(query.id, reason);
@@ -292,9 +301,13 @@ export async function customSql(
       refuse("dp: qualified or time-travel table references are not allowed");
     }
   });
+  // The run's units, filtered at every scan of a dataset (not only at the unit list), so that rows
+  // of a unit the run skips are read by no expression, wherever the optimiser moves it.
+  const selected = (d: Dataset) =>
+    `hash(${unitOf(d)}) BETWEEN $${UNIT_FROM} AND $${UNIT_TO} AND NOT list_contains($${UNIT_SKIP}, hash(${unitOf(d)}))`;
   const restricted = new Map<string, AstNode>();
   for (const d of read) {
-    const sql = `SELECT * FROM (SELECT * FROM ${q(d.id)} AS ${q(TABLE)} WHERE ${unitOf(d)} = ${q(UNITS)}.${q(UNIT)}) AS ${q(FILLER)}`;
+    const sql = `SELECT * FROM (SELECT * FROM ${q(d.id)} AS ${q(TABLE)} WHERE ${unitOf(d)} = ${q(UNITS)}.${q(UNIT)} AND ${selected(d)}) AS ${q(FILLER)}`;
     restricted.set(d.id, (await parseOne(conn, sql)).from_table as AstNode);
   }
   for (const { node, dataset } of tables) {
@@ -345,7 +358,10 @@ export async function customSql(
 
   const rowColumns = columns.length > 0 ? columns.map((c) => String(c.alias)) : [FILLER];
   const units = read
-    .map((d) => `SELECT DISTINCT ${unitOf(d)} FROM ${q(d.id)} AS ${q(TABLE)} WHERE ${unitOf(d)} IS NOT NULL`)
+    .map(
+      (d) =>
+        `SELECT DISTINCT ${unitOf(d)} FROM ${q(d.id)} AS ${q(TABLE)} WHERE ${unitOf(d)} IS NOT NULL AND ${selected(d)}`,
+    )
     .join(" UNION ");
   const order = rowColumns.map((c) => `${q(ROW)}.${q(c)}`).join(", ");
   const groupBy = keys.length > 0 ? ` GROUP BY ${keys.map((_, i) => q(keyName(i))).join(", ")}` : "";
@@ -363,7 +379,14 @@ export async function customSql(
     error: false,
     statements: [{ node: outer, named_param_map: statement.named_param_map ?? [] }],
   };
-  return { sql: await renderSql(conn, rewritten), hidden };
+  // Every unit's hash, sorted: what a run that fails on some units' data searches (enclave/sql/run.ts).
+  const allUnits = read
+    .map(
+      (d) => `SELECT hash(${unitOf(d)}) AS h FROM ${q(d.id)} AS ${q(TABLE)} WHERE ${unitOf(d)} IS NOT NULL`,
+    )
+    .join(" UNION ");
+  const unitsSql = `SELECT DISTINCT h FROM (${allUnits}) ORDER BY h`;
+  return { sql: await renderSql(conn, rewritten), hidden, unitsSql };
 }
 
 /** What applyDp needs for this policy; `hidden` names the appended threshold count, if any. */

@@ -4,15 +4,17 @@
  * later statement can undo any of it. See docs/INGEST.md for the spill-encryption finding.
  */
 import { mkdtempSync, rmSync, statfsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { type DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { UsageError } from "../../attestation/errors.js";
 import type { Dataset } from "../../protocol/contract/types.js";
+import { type DatasetVersion, TableLock } from "./versions.js";
 
 export interface EngineOptions {
   /** DuckDB memory_limit, e.g. "2GB". Default "1GB". */
   memoryLimit?: string;
-  /** Worker threads. Default 2. */
+  /** DuckDB worker threads. Default: the CPUs this process may run on (os.availableParallelism). */
   threads?: number;
   /** Memory-backed filesystem for the private scratch directory. Default "/dev/shm". */
   scratchRoot?: string;
@@ -38,6 +40,10 @@ const SAFE_PATH = /^\/[A-Za-z0-9/_.-]+$/;
 export class SqlEngine {
   /** Datasets loaded so far, by id (registered by ingest). */
   readonly datasets = new Map<string, Dataset>();
+  /** Each loaded dataset's lineage in this instance, oldest first (versions.ts). */
+  readonly versions = new Map<string, DatasetVersion[]>();
+  /** Query runs hold it shared, a version switch exclusively (versions.ts). */
+  readonly tables = new TableLock();
   /** Per-engine cache owned by run.ts (prepared plans by query id). */
   readonly plans = new Map<string, unknown>();
   #closed = false;
@@ -52,6 +58,8 @@ export class SqlEngine {
     readonly maxResultRows: number,
     /** Whether tables live in the compressed database (see EngineOptions.compress). */
     readonly compress: boolean,
+    /** DuckDB's worker threads (ingest sizes its segments and decrypt workers by it). */
+    readonly threads: number,
   ) {}
 
   /** A fresh connection, so an interrupt or transaction stays local to one task. */
@@ -100,7 +108,7 @@ function sqlString(s: string): string {
 
 export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine> {
   const memoryLimit = options.memoryLimit ?? "1GB";
-  const threads = options.threads ?? 2;
+  const threads = options.threads ?? Math.min(1024, availableParallelism());
   const root = options.scratchRoot ?? "/dev/shm";
   if (!MEMORY_LIMIT.test(memoryLimit)) throw new UsageError("engine: memoryLimit not understood");
   if (!Number.isInteger(threads) || threads < 1 || threads > 1024) throw new UsageError("engine: threads");
@@ -146,6 +154,7 @@ export async function openEngine(options: EngineOptions = {}): Promise<SqlEngine
       options.queryTimeoutMs ?? 30_000,
       options.maxResultRows ?? 100_000,
       options.compress ?? false,
+      threads,
     );
   } catch (e) {
     rmSync(scratchDir, { recursive: true, force: true });

@@ -43,6 +43,23 @@ export class IdentityFormatError extends CleanroomError {
   }
 }
 
+/**
+ * A load would leave no row: an empty or header-only file, or no row with a valid identity. It is
+ * refused so that a wrong file never replaces good data with nothing.
+ */
+export class EmptyLoadError extends CleanroomError {
+  static override code = "ERR_INGEST_EMPTY";
+  readonly dataset: string;
+
+  constructor(dataset: string) {
+    super(
+      `ingest: dataset ${dataset}: no row to load (an empty or header-only file, or no row with a ` +
+        "valid identity); nothing was changed. Check the file (cleanroom check), then upload and grant it again",
+    );
+    this.dataset = dataset;
+  }
+}
+
 /** A load failed for a reason other than its content's schema (stream error, engine failure). */
 export class IngestFailedError extends CleanroomError {
   static override code = "ERR_INGEST_FAILED";

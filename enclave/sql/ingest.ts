@@ -1,12 +1,14 @@
 /**
  * Loads one dataset's decrypted bytes into a DuckDB table named by the dataset id, typed exactly
  * as the contract declares, without the plaintext touching persistent storage: CSV in
- * record-aligned segments, each in a 0600 file on the engine's memory filesystem parsed while the
- * next is decrypted (segment-files.ts), all deleted when the load ends; Parquet (which needs
- * seeking) as one such file. The table is built under a staging name and renamed only when every
- * check passed (dropped on any failure), so a refused load leaves nothing behind. Rows without an
- * identity (NULL or '') are dropped and counted; a "sha256-hex" dataset with any other identity
- * format is refused. Choice and measurements: docs/INGEST.md.
+ * record-aligned segments, each in a 0600 file on the engine's memory filesystem, several parsed
+ * at once on their own connections while the next is decrypted (segment-files.ts), all deleted
+ * when the load ends; Parquet (which needs seeking) as one such file. The table is built under a
+ * staging name and renamed only when every check passed (dropped on any failure), so a refused
+ * load leaves nothing behind. Rows without an identity (NULL or '') are dropped and counted; a
+ * "sha256-hex" dataset with identities of another format is refused beyond the contract's share
+ * of them (within it they are dropped and counted), and a load that keeps no row is refused.
+ * Choice and measurements: docs/INGEST.md.
  */
 import { randomUUID } from "node:crypto";
 import { open, unlink } from "node:fs/promises";
@@ -15,22 +17,49 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { isCleanroomError, UsageError } from "../../attestation/errors.js";
-import type { Column, Dataset } from "../../protocol/contract/types.js";
+import {
+  type Column,
+  type Dataset,
+  DEFAULT_MAX_INVALID_IDENTITY_SHARE,
+} from "../../protocol/contract/types.js";
 import { checkHeader } from "./csv-header.js";
-import { csvSegments } from "./csv-segments.js";
+import { type CsvPiece, csvSegments } from "./csv-segments.js";
 import { quoteIdent, type SqlEngine, sqlString } from "./engine.js";
-import { IdentityFormatError, IngestError, IngestFailedError } from "./errors.js";
+import { EmptyLoadError, IdentityFormatError, IngestError, IngestFailedError } from "./errors.js";
 import { SegmentFiles } from "./segment-files.js";
+import { commitStaged, type DatasetVersion, type LoadMode } from "./versions.js";
 
 export interface IngestOptions {
   /** "refuse-all" (default): any bad row refuses the whole load. "reject": skip and count bad rows. */
   mode?: "refuse-all" | "reject";
   /**
    * CSV is loaded in record-aligned segments of about this many bytes, each a 0600 file in the
-   * engine's in-memory scratch directory parsed on all DuckDB threads while the next is being
-   * decrypted; at most two exist at once. Default 64 MiB.
+   * engine's in-memory scratch directory. Default: 8 MiB per DuckDB thread (DuckDB gives each
+   * thread about 8 MB of one file), at least 64 MiB and at most 256 MiB.
    */
   segmentBytes?: number;
+  /**
+   * Segments parsed at once, each on its own connection appending to the staging table; at most
+   * this many segment files exist at a time. Default 2 (1 on a 1-thread engine, whose statements
+   * would otherwise run on two threads): the DuckDB bindings run each statement on one of libuv's
+   * 4 pool threads, which the scratch writes also need, and a statement's own thread works beside
+   * DuckDB's.
+   */
+  concurrentSegments?: number;
+  /**
+   * How the checked rows join the dataset's table (versions.ts): "new" (default; the dataset must
+   * not be loaded), "replace" or "append".
+   */
+  into?: LoadMode;
+  /** The age file the rows came from, for the dataset's lineage (engine.versions). */
+  ciphertextDigest?: string;
+  /** Called with the rows each loaded CSV segment added (load progress). */
+  onRows?: (added: number) => void;
+  /**
+   * Called with the new version once the rows are the dataset's, before any query can read them
+   * (under the engine's table lock): the enclave writes the load's audit entry there.
+   */
+  onCommit?: (version: DatasetVersion) => Promise<void>;
 }
 
 /** What the owner learns about its own load; counts only, no values. */
@@ -46,8 +75,9 @@ export interface QualityReport {
   identity: {
     column: string;
     /**
-     * Identities that are not 64 lowercase hex characters when the format is "sha256-hex": always
-     * 0 in a report, since any other count refuses the load (IdentityFormatError); null otherwise.
+     * Identities that are not 64 lowercase hex characters when the format is "sha256-hex" (rows
+     * dropped, within the contract's maxInvalidIdentityShare: more refuses the load with
+     * IdentityFormatError); null otherwise.
      */
     invalidFormat: number | null;
     /** Loaded rows repeating an earlier row's identity (rows minus distinct identities). */
@@ -76,14 +106,20 @@ export function checkDatasetShape(dataset: Dataset): void {
   }
 }
 
+/** A decrypted byte stream: a Readable, or pieces (some with their CSV quote count, csv-segments.ts). */
+export type IngestSource = Readable | AsyncIterable<Uint8Array | CsvPiece>;
+
 export async function ingestDataset(
   engine: SqlEngine,
   dataset: Dataset,
-  source: Readable,
+  source: IngestSource,
   options: IngestOptions = {},
 ): Promise<QualityReport> {
   checkDatasetShape(dataset);
-  if (engine.datasets.has(dataset.id)) throw new UsageError("ingest: dataset already loaded");
+  const into = options.into ?? "new";
+  if (into === "new" ? engine.datasets.has(dataset.id) : !engine.datasets.has(dataset.id)) {
+    throw new UsageError(into === "new" ? "ingest: dataset already loaded" : "ingest: dataset not loaded");
+  }
   const staging = `__staging_${dataset.id}_${randomUUID().replaceAll("-", "")}`;
   const conn = await engine.connect();
   try {
@@ -92,15 +128,38 @@ export async function ingestDataset(
         dataset.format === "csv"
           ? await loadCsv(engine, conn, dataset, staging, source, options)
           : await loadParquet(engine, conn, dataset, staging, source);
-      const report = await qualityReport(conn, dataset, staging, rejected);
+      let report = await qualityReport(conn, dataset, staging, rejected);
       const invalid = report.identity.invalidFormat ?? 0;
-      if (invalid > 0) throw new IdentityFormatError(dataset.id, dataset.identityColumn, invalid);
-      if (report.droppedNullIdentity > 0) {
-        await conn.run(`DELETE FROM ${quoteIdent(staging)} WHERE ${missingIdentity(dataset)}`);
+      // Past the contract's share, wrong-format identities refuse the load; within it they are
+      // dropped like missing ones (and the report recounted without them).
+      const limit = dataset.maxInvalidIdentityShare ?? DEFAULT_MAX_INVALID_IDENTITY_SHARE;
+      if (invalid > 0 && invalid > limit * report.rowsAccepted) {
+        throw new IdentityFormatError(dataset.id, dataset.identityColumn, invalid);
+      }
+      if (report.droppedNullIdentity > 0 || invalid > 0) {
+        await conn.run(
+          `DELETE FROM ${quoteIdent(staging)} WHERE ${missingIdentity(dataset)} OR ${wrongIdentityFormat(dataset)}`,
+        );
         await engine.compact(conn);
       }
-      await conn.run(`ALTER TABLE ${quoteIdent(staging)} RENAME TO ${quoteIdent(dataset.id)}`);
-      engine.datasets.set(dataset.id, dataset);
+      if (invalid > 0) {
+        const kept = await qualityReport(conn, dataset, staging, rejected);
+        report = {
+          ...kept,
+          droppedNullIdentity: report.droppedNullIdentity,
+          identity: { ...kept.identity, invalidFormat: invalid },
+        };
+      }
+      // Nothing to load is refused, so a wrong file never replaces a dataset with nothing.
+      if (report.rowsAccepted === 0) throw new EmptyLoadError(dataset.id);
+      await commitStaged(engine, conn, {
+        dataset,
+        staging,
+        mode: into,
+        rows: report.rowsAccepted,
+        ciphertextDigest: options.ciphertextDigest ?? null,
+        ...(options.onCommit ? { onCommit: options.onCommit } : {}),
+      });
       return report;
     } catch (e) {
       await conn.run(`DROP TABLE IF EXISTS ${quoteIdent(staging)}`).catch(() => undefined);
@@ -125,111 +184,152 @@ function columnSpec(columns: Column[]): string {
   return `{${columns.map((c) => `${sqlString(c.name)}: ${sqlString(c.type)}`).join(", ")}}`;
 }
 
+/** What one loaded segment added: rows read (inserted + rejected) and its rejected lines. */
+interface SegmentResult {
+  rows: number;
+  bad: Rejects;
+}
+
 async function loadCsv(
   engine: SqlEngine,
   conn: DuckDBConnection,
   dataset: Dataset,
   staging: string,
-  source: Readable,
+  source: IngestSource,
   options: IngestOptions,
 ): Promise<number> {
   const refuseAll = (options.mode ?? "refuse-all") === "refuse-all";
+  const target = segmentBytes(options, engine.threads);
+  const lanes = concurrentSegments(options, engine.threads);
   await createTypedTable(conn, staging, dataset.columns);
-  let rowsBefore = 0;
-  let rejected = 0;
   const files = new SegmentFiles(engine.scratchDir, staging);
-  const loadSegment = async (path: string, first: boolean): Promise<void> => {
+  const rejects = `${staging}_rejects`;
+  const results: SegmentResult[] = [];
+  const free: DuckDBConnection[] = [];
+  const running = new Set<Promise<void>>();
+  let failure: unknown;
+  let refused = false;
+
+  // Each segment is appended by its own statement on a free connection, concurrently with the
+  // others (appends to one table do not conflict); a segment's row numbers are known once every
+  // earlier segment is loaded, which is why rejects are turned into errors only at the end.
+  const loadSegment = async (lane: DuckDBConnection, path: string, index: number): Promise<void> => {
     try {
-      const rejects = `${staging}_rejects`;
-      const inserted = await conn.run(
+      const inserted = await lane.run(
         `INSERT INTO ${quoteIdent(staging)} SELECT * FROM read_csv(${sqlString(path)}, ` +
-          `header = ${first}, auto_detect = false, delim = ',', quote = '"', escape = '"', ` +
+          `header = ${index === 0}, auto_detect = false, delim = ',', quote = '"', escape = '"', ` +
           `columns = ${columnSpec(dataset.columns)}, store_rejects = true, ` +
           `rejects_table = ${sqlString(rejects)}, rejects_scan = ${sqlString(`${rejects}_scan`)})`,
       );
-      const bad = await takeRejects(conn, rejects);
-      if (bad.lines > 0 && refuseAll) {
-        const name = dataset.columns.find((c) => c.name === bad.column)?.name;
-        // Line 1 of the first segment is the header; data row n is line n + 1 there.
-        const row = rowsBefore + bad.firstLine - (first ? 1 : 0);
-        throw new IngestError(
-          name ? `ingest: row ${row} column ${name} does not match its type` : "ingest: malformed row",
-          { row, ...(name ? { column: name } : {}) },
-        );
-      }
-      await engine.compact(conn);
-      rowsBefore += inserted.rowsChanged + bad.lines;
-      rejected += bad.lines;
+      const bad = await takeRejects(lane, rejects);
+      results[index] = { rows: inserted.rowsChanged + bad.lines, bad };
+      options.onRows?.(inserted.rowsChanged);
+      if (bad.lines > 0 && refuseAll) refused = true;
+      await engine.compact(lane);
     } finally {
       files.release(path);
+      free.push(lane);
     }
   };
 
-  // Segment n + 1 is decrypted and written while DuckDB parses segment n, so at most two
-  // segments exist in the scratch directory. A load failure is reported only after the whole
-  // source has been read, so a swapped ciphertext (digest checked at its end, load.ts) is
-  // reported as such and never as facts about its rows.
-  let loading: Promise<void> | undefined;
-  let failure: unknown;
+  // Segments are written only when a connection is free to parse them, so at most `lanes` files
+  // exist; the next segment's bytes are decrypted meanwhile. After a refusal or a failure no
+  // segment is loaded, but the source is still read to its end: a swapped ciphertext (its digest
+  // is checked at the end, load.ts) or a truncated one is reported as such, never as facts about
+  // its rows.
   let index = 0;
   try {
-    for await (const parts of csvSegments(
-      sourceFailures(checkHeader(source, dataset.columns)),
-      segmentBytes(options),
+    for (let i = 0; i < lanes; i++) free.push(await engine.connect());
+    for await (const segment of csvSegments(
+      sourceFailures(checkHeader(pieces(source), dataset.columns)),
+      target,
     )) {
-      if (failure !== undefined) continue;
-      const path = await files.write(index, parts);
-      failure = loading && (await failureOf(loading));
-      if (failure !== undefined) continue;
-      loading = loadSegment(path, index === 0);
-      loading.catch(() => undefined); // awaited below; this only marks it handled meanwhile
+      while (free.length === 0) await Promise.race(running);
+      if (refused || failure !== undefined) {
+        for (const p of segment.done) p.release?.();
+        continue;
+      }
+      const path = await files.write(index, segment.parts);
+      // Written out: the decrypted buffers these bytes came from can take later batches.
+      for (const p of segment.done) p.release?.();
+      const loading = loadSegment(free.pop()!, path, index).catch((e: unknown) => {
+        failure ??= e;
+      });
+      running.add(loading);
+      void loading.finally(() => running.delete(loading));
       index++;
     }
-    failure ??= loading && (await failureOf(loading));
-  } catch (e) {
-    if (loading) await failureOf(loading);
-    throw e;
   } finally {
+    await Promise.all(running);
     await files.removeAll();
+    for (const lane of free) lane.closeSync();
   }
   if (failure !== undefined) throw failure;
-  return rejected;
+  // Another connection's load may have held off the last compaction; this one runs alone.
+  await engine.compact(conn);
+  const first = results.findIndex((r) => r.bad.lines > 0);
+  if (refuseAll && first >= 0) {
+    const bad = results[first]!.bad;
+    const before = results.slice(0, first).reduce((n, r) => n + r.rows, 0);
+    const name = dataset.columns.find((c) => c.name === bad.column)?.name;
+    // Line 1 of the first segment is the header; data row n is line n + 1 there.
+    const row = before + bad.firstLine - (first === 0 ? 1 : 0);
+    throw new IngestError(
+      name ? `ingest: row ${row} column ${name} does not match its type` : "ingest: malformed row",
+      { row, ...(name ? { column: name } : {}) },
+    );
+  }
+  return results.reduce((n, r) => n + r.bad.lines, 0);
 }
 
-const SEGMENT_BYTES = 64 << 20;
+/** The bytes of `source`'s pieces. */
+async function* bytes(source: IngestSource): AsyncGenerator<Uint8Array | string> {
+  for await (const p of pieces(source)) yield typeof p === "string" || p instanceof Uint8Array ? p : p.bytes;
+}
 
-function segmentBytes(options: IngestOptions): number {
-  const n = options.segmentBytes ?? SEGMENT_BYTES;
+/** Pieces of `source` (a Readable in string mode gives strings). */
+async function* pieces(source: IngestSource): AsyncGenerator<Uint8Array | string | CsvPiece> {
+  yield* source as AsyncIterable<Uint8Array | string | CsvPiece>;
+}
+
+const SEGMENT_MIN = 64 << 20;
+const SEGMENT_MAX = 256 << 20;
+const BYTES_PER_THREAD = 8 << 20;
+
+function segmentBytes(options: IngestOptions, threads: number): number {
+  const n = options.segmentBytes ?? Math.min(SEGMENT_MAX, Math.max(SEGMENT_MIN, threads * BYTES_PER_THREAD));
   if (!Number.isInteger(n) || n < 1) throw new UsageError("ingest: segmentBytes");
   return n;
 }
 
-async function failureOf(p: Promise<void>): Promise<unknown> {
-  try {
-    await p;
-    return undefined;
-  } catch (e) {
-    return e;
-  }
+function concurrentSegments(options: IngestOptions, threads: number): number {
+  const n = options.concurrentSegments ?? Math.min(2, threads);
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError("ingest: concurrentSegments");
+  return n;
 }
 
-/** Rejected lines of the last read_csv (first line and its column), then drops its reject tables. */
-async function takeRejects(
-  conn: DuckDBConnection,
-  rejects: string,
-): Promise<{ lines: number; firstLine: number; column: unknown }> {
+interface Rejects {
+  lines: number;
+  firstLine: number;
+  column: unknown;
+}
+
+/**
+ * Rejected lines of the connection's last read_csv (first line and its column), then drops its
+ * reject tables: they hold the raw lines, so they never outlive the segment.
+ */
+async function takeRejects(conn: DuckDBConnection, rejects: string): Promise<Rejects> {
   const r = await conn.runAndReadAll(
     `SELECT count(DISTINCT line)::BIGINT, min(line)::BIGINT, ` +
       `arg_min(column_name, line) FROM ${quoteIdent(rejects)}`,
   );
   const [lines, firstLine, column] = r.getRows()[0] ?? [];
-  await conn.run(`DROP TABLE ${quoteIdent(rejects)}`);
-  await conn.run(`DROP TABLE ${quoteIdent(`${rejects}_scan`)}`);
+  await conn.run(`DROP TABLE ${quoteIdent(rejects)}; DROP TABLE ${quoteIdent(`${rejects}_scan`)}`);
   return { lines: Number(lines ?? 0), firstLine: Number(firstLine ?? 0), column };
 }
 
 /** A failing source (e.g. decryption) fails the load as such; header refusals pass unchanged. */
-async function* sourceFailures(chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* sourceFailures<T>(chunks: AsyncIterable<T>): AsyncGenerator<T> {
   try {
     yield* chunks;
   } catch (e) {
@@ -253,13 +353,13 @@ async function loadParquet(
   conn: DuckDBConnection,
   dataset: Dataset,
   staging: string,
-  source: Readable,
+  source: IngestSource,
 ): Promise<number> {
   const file = join(engine.scratchDir, `${staging}.parquet`);
   try {
     const handle = await open(file, "wx", 0o600);
     try {
-      await pipeline(source, handle.createWriteStream());
+      await pipeline(bytes(source), handle.createWriteStream());
     } catch (e) {
       throw new IngestFailedError("ingest: source stream failed", { cause: e });
     }
@@ -293,6 +393,13 @@ function missingIdentity(dataset: Dataset): string {
   return type === "VARCHAR" ? `(${id} IS NULL OR ${id} = '')` : `(${id} IS NULL)`;
 }
 
+/** Rows with an identity that is not in the declared format (none unless "sha256-hex"). */
+function wrongIdentityFormat(dataset: Dataset): string {
+  if (dataset.identityFormat !== "sha256-hex") return "FALSE";
+  const id = quoteIdent(dataset.identityColumn);
+  return `(NOT ${missingIdentity(dataset)} AND NOT regexp_full_match(CAST(${id} AS VARCHAR), '[0-9a-f]{64}'))`;
+}
+
 /**
  * One parallel scan of the staged table: counts over the rows that will be kept (identity present),
  * the rows to drop (identity missing) and, for "sha256-hex", the kept identities of another format.
@@ -312,9 +419,7 @@ async function qualityReport(
     // Distinct 64-bit hashes: exact unless two identities collide (~n²/2⁶⁵), and several times
     // faster than hashing the strings into a distinct set.
     `count(DISTINCT hash(${id})) ${keep}`,
-    checkFormat
-      ? `count(*) FILTER (WHERE NOT ${missingIdentity(dataset)} AND NOT regexp_full_match(CAST(${id} AS VARCHAR), '[0-9a-f]{64}'))`
-      : "0",
+    checkFormat ? `count(*) FILTER (WHERE ${wrongIdentityFormat(dataset)})` : "0",
     `count(*) FILTER (WHERE ${missingIdentity(dataset)})`,
   ];
   const result = await conn.runAndReadAll(

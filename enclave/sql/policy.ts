@@ -17,7 +17,7 @@ import type { DpSpec } from "../dp/apply.js";
 import { type AstNode, columnRef, functionCall, isNode, renderSql, walk, withTry } from "./ast.js";
 import type { CheckedQuery } from "./check.js";
 import { type DifferencingGuard, type PeopleSets, peopleSet } from "./differencing.js";
-import { checkDpSpec, customSql, dpSpecOf } from "./dp-rewrite.js";
+import { checkDpSpec, customSql, dpSpecOf, UNIT_FROM, UNIT_SKIP, UNIT_TO } from "./dp-rewrite.js";
 import type { SqlEngine } from "./engine.js";
 
 export interface OutputColumn {
@@ -39,6 +39,8 @@ export interface QueryPlan {
   guarded: boolean;
   /** DP policies only: how enclave/dp noises the rows, and the hidden columns' names and types. */
   dp?: { spec: DpSpec; hiddenColumns: OutputColumn[] };
+  /** Custom rule only: SQL listing every unit's identity hash, sorted (enclave/sql/dp-rewrite.ts). */
+  unitsSql?: string;
   close(): void;
 }
 
@@ -210,9 +212,14 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
   const rendered = (async () =>
     query.policy.kind === "aggregation"
       ? await aggregationSql(engine, checked)
-      : { ...(await customSql(engine.connection, checked)), counts: 0 })();
+      : { ...(await customSql(engine.connection, checked)), counts: 0 })() as Promise<{
+    sql: string;
+    hidden: number;
+    counts: number;
+    unitsSql?: string;
+  }>;
   // The engine's renderer can refuse a tree the checks admitted; its text is not forwarded.
-  const { sql, hidden, counts } = await rendered.catch((e: unknown) => {
+  const { sql, hidden, counts, unitsSql } = await rendered.catch((e: unknown) => {
     throw isCleanroomError(e) ? e : new QueryCheckError(query.id, "could not be compiled for the engine");
   });
   const connection = await engine.connect();
@@ -248,6 +255,10 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
     }
     const bound = new Set<string>();
     for (let i = 1; i <= statement.parameterCount; i++) bound.add(statement.parameterName(i));
+    // The custom rewrite's own unit parameters (enclave/sql/dp-rewrite.ts); contracts may not use the prefix.
+    const unitParameters = query.policy.kind === "custom" ? [UNIT_FROM, UNIT_TO, UNIT_SKIP] : [];
+    for (const p of unitParameters)
+      if (!bound.delete(p)) throw new QueryCheckError(query.id, "rewrite lost its unit parameters");
     const declared = query.parameters.map((p) => p.name);
     if (bound.size !== declared.length || !declared.every((p) => bound.has(p))) {
       throw new QueryCheckError(query.id, "parameters differ from the declared ones");
@@ -260,6 +271,7 @@ export async function planQuery(engine: SqlEngine, checked: CheckedQuery): Promi
       hidden,
       counts,
       guarded: guarded(checked),
+      ...(unitsSql !== undefined ? { unitsSql } : {}),
       close,
     };
     const dp = query.policy.dp;
@@ -290,7 +302,7 @@ export function passesK(counts: number[], k: number): boolean {
 }
 
 /** Compares rows by their JSON text: a total order that depends only on the released values. */
-function compareRows(a: readonly Json[], b: readonly Json[]): number {
+export function compareRows(a: readonly Json[], b: readonly Json[]): number {
   const x = JSON.stringify(a);
   const y = JSON.stringify(b);
   return x < y ? -1 : x > y ? 1 : 0;
@@ -310,14 +322,15 @@ export function canonicalRows<R extends readonly Json[]>(rows: R[]): R[] {
  * canonical order. Under DP every row passes with its hidden cells: the k rule is applied to
  * noisy counts by enclave/dp. Returns the released rows only: how many were held back is not
  * counted (a count of suppressed groups would tell whether anyone matched, however few).
+ * `released` holds the people sets of the released rows when the guard decided them.
  */
 export function applyOutputPolicy(
   plan: QueryPlan,
   raw: readonly (readonly unknown[])[],
   json: readonly (readonly Json[])[],
   guard?: DifferencingGuard,
-): Json[][] {
-  if (plan.dp) return json.map((r) => [...r]);
+): { rows: Json[][]; released?: PeopleSets[] } {
+  if (plan.dp) return { rows: json.map((r) => [...r]) };
   const visible = plan.columns.length;
   const counts = plan.counts;
   const { query } = plan.checked;
@@ -331,13 +344,12 @@ export function applyOutputPolicy(
     passed.push({ row: json[i]!.slice(0, visible), people });
   });
   passed.sort((a, b) => compareRows(a.row, b.row));
-  const released =
-    plan.guarded && guard
-      ? guard.release(
-          query.id,
-          passed.map((p) => p.people),
-          k,
-        )
-      : passed.map(() => true);
-  return passed.filter((_, i) => released[i]).map((p) => p.row);
+  if (!plan.guarded || !guard) return { rows: passed.map((p) => p.row) };
+  const decisions = guard.release(
+    query.id,
+    passed.map((p) => p.people),
+    k,
+  );
+  const released = passed.filter((_, i) => decisions[i]);
+  return { rows: released.map((p) => p.row), released: released.map((p) => p.people) };
 }

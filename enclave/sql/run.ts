@@ -2,24 +2,45 @@
  * Runs one approved query: typed parameters bound as values, the prepared plan's output policy
  * applied, a timeout and a row cap enforced. Engine errors never leave verbatim.
  */
-import type { Json } from "@duckdb/node-api";
+import { type Json, LIST, listValue, UBIGINT } from "@duckdb/node-api";
 import { isCleanroomError, UsageError } from "../../attestation/errors.js";
 import type { ApprovedQuery } from "../../protocol/contract/types.js";
+import { DpRelease } from "../dp/apply.js";
+import type { Rng } from "../dp/random.js";
 import { checkApprovedQuery } from "./check.js";
-import type { DifferencingGuard } from "./differencing.js";
+import type { DifferencingGuard, PeopleSets } from "./differencing.js";
+import { UNIT_FROM, UNIT_SKIP, UNIT_TO } from "./dp-rewrite.js";
 import type { SqlEngine } from "./engine.js";
 import { QueryFailedError, QueryTimeoutError, ResultTooLargeError } from "./errors.js";
 import { type BoundParameter, validateParameters } from "./params.js";
-import { applyOutputPolicy, type OutputColumn, planQuery, type QueryPlan } from "./policy.js";
+import {
+  applyOutputPolicy,
+  canonicalRows,
+  compareRows,
+  type OutputColumn,
+  planQuery,
+  type QueryPlan,
+} from "./policy.js";
 
 export interface QueryResult {
   columns: OutputColumn[];
   rows: Json[][];
   /**
-   * DP policies only: rows are exact, unsuppressed and end with the hidden columns; they may leave
-   * only through enclave/dp's applyDp with this spec (the serialisers below refuse them).
+   * DP policies run without a noise source only (the privacy audits, which sample the release many
+   * times over one exact result): rows are exact, unsuppressed and end with the hidden columns; they
+   * may leave only through enclave/dp's applyDp with this spec (the serialisers below refuse them).
    */
   dp?: QueryPlan["dp"];
+  /**
+   * DP runs with a noise source: true when the noisy rows exceeded the released-row cap and the
+   * first ones in canonical order were kept (post-processing of the noisy output).
+   */
+  truncated?: boolean;
+  /**
+   * Guarded plans only: the people sets behind the released rows (what the differencing guard
+   * recorded), and the datasets the query read, whose owners' shares seal them.
+   */
+  guarded?: { released: PeopleSets[]; datasets: string[] };
 }
 
 interface CachedPlan {
@@ -44,9 +65,62 @@ async function cachedPlan(engine: SqlEngine, query: ApprovedQuery): Promise<Cach
   return entry;
 }
 
+/** Every unit hash, and the most units one run may find failing before it gives up on them. */
+const ALL_UNITS = { from: 0n, to: 2n ** 64n - 1n };
+const MAX_FAILING_UNITS = 256;
+
+/** A custom plan reads the units whose identity hash is in [from, to] and not in `skip`. */
+function bindUnits(plan: QueryPlan, from: bigint, to: bigint, skip: readonly bigint[]): void {
+  const { statement } = plan;
+  statement.bindUBigInt(statement.parameterIndex(UNIT_FROM), from);
+  statement.bindUBigInt(statement.parameterIndex(UNIT_TO), to);
+  statement.bindList(statement.parameterIndex(UNIT_SKIP), listValue([...skip]), LIST(UBIGINT));
+}
+
+/**
+ * The units (identity hashes) on whose own data a custom plan's SQL fails. Under the custom rule
+ * every dataset table is restricted to one unit's rows, and every scan of a dataset is filtered to
+ * the run's units, so whether a unit fails depends on that unit's data alone; a run that skips
+ * exactly the failing units is the query over a per-unit filter of the data, which keeps its
+ * sensitivity (one person still changes at most one unit). Bisection over the sorted unit hashes,
+ * each probe a run of the same statement over a span of them (about 2 log2(units) probes per
+ * failing unit); the run's time limit bounds the search, and past MAX_FAILING_UNITS it stops
+ * (the caller releases no data).
+ */
+async function failingUnits(plan: QueryPlan, expired: () => boolean): Promise<bigint[] | undefined> {
+  const units = (await plan.connection.runAndReadAll(plan.unitsSql!)).getRows().map((r) => r[0] as bigint);
+  const skip: bigint[] = [];
+  const fails = async (from: bigint, to: bigint): Promise<boolean> => {
+    bindUnits(plan, from, to, skip);
+    try {
+      const result = await plan.statement.stream();
+      for await (const _ of result.yieldRows()) {
+        // drained only to surface an error raised on any row
+      }
+      return false;
+    } catch (e) {
+      // An interrupted probe is the time limit, not a failing unit.
+      if (isCleanroomError(e) || expired()) throw e;
+      return true;
+    }
+  };
+  // Over the sorted hashes units[i..j]: a probe reads the units whose hash lies in that span.
+  const search = async (i: number, j: number): Promise<boolean> => {
+    if (!(await fails(units[i]!, units[j]!))) return true;
+    if (i === j) {
+      skip.push(units[i]!);
+      return skip.length <= MAX_FAILING_UNITS;
+    }
+    const mid = i + Math.floor((j - i) / 2);
+    return (await search(i, mid)) && (await search(mid + 1, j));
+  };
+  return units.length === 0 || (await search(0, units.length - 1)) ? skip : undefined;
+}
+
 function bind(plan: QueryPlan, params: BoundParameter[]): void {
   const { statement } = plan;
   statement.clearBindings();
+  if (plan.checked.query.policy.kind === "custom") bindUnits(plan, ALL_UNITS.from, ALL_UNITS.to, []);
   for (const p of params) {
     const index = statement.parameterIndex(p.name);
     const v = p.value;
@@ -60,16 +134,48 @@ function bind(plan: QueryPlan, params: BoundParameter[]): void {
 }
 
 /**
- * Rows a DP plan may produce before noise, as a multiple of the released-row cap (its noisy
- * threshold or declared domain decides what is released, after this bound).
+ * A DP run streamed through its release: the exact rows are never bounded (how many there are is
+ * the data's business), only the released ones are, after noise, by the cap in canonical order.
  */
-const DP_ROWS_PER_RESULT_ROW = 10;
+async function releaseDp(
+  engine: SqlEngine,
+  plan: QueryPlan,
+  dp: NonNullable<QueryPlan["dp"]>,
+  rng: Rng,
+): Promise<QueryResult> {
+  const cap = engine.maxResultRows;
+  const columns = [...plan.columns, ...dp.hiddenColumns];
+  const release = new DpRelease(columns, dp.spec, rng);
+  const result = await plan.statement.stream();
+  for await (const rows of result.yieldRowsJson()) {
+    release.add(rows);
+    if (release.size > 2 * cap) release.prune(cap, compareRows);
+  }
+  return released(release, cap, dp.spec.groups);
+}
+
+/**
+ * The release's rows in canonical order, cut at the cap (and said so). Public groups release
+ * exactly their declared domain, whatever the data: a domain above the cap fails every run alike.
+ */
+function released(release: DpRelease<OutputColumn>, cap: number, groups: string): QueryResult {
+  const out = release.finish();
+  if (groups === "public" && out.rows.length > cap) {
+    throw new ResultTooLargeError("the declared domain has more groups than the row cap");
+  }
+  const rows = canonicalRows(out.rows as Json[][]);
+  return {
+    columns: out.columns,
+    rows: rows.slice(0, cap),
+    ...(rows.length > cap ? { truncated: true } : {}),
+  };
+}
 
 async function execute(
   engine: SqlEngine,
   plan: QueryPlan,
   params: BoundParameter[],
-  guard: DifferencingGuard | undefined,
+  o: RunOptions,
 ): Promise<QueryResult> {
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -77,40 +183,83 @@ async function execute(
     plan.connection.interrupt();
   }, engine.queryTimeoutMs);
   // A failure the engine still raises on the data (dimensions and predicates run under TRY, so
-  // this is a last resort) is released as an answer with every group suppressed.
-  const suppressedAll: QueryResult = {
-    columns: plan.columns,
-    rows: [],
-    ...(plan.dp ? { dp: plan.dp } : {}),
+  // this is a last resort) is released as an answer with every group suppressed: under DP, the
+  // release of no data (noise alone).
+  const suppressedAll = (): QueryResult => {
+    if (plan.dp && o.rng) {
+      const { spec, hiddenColumns } = plan.dp;
+      return released(
+        new DpRelease([...plan.columns, ...hiddenColumns], spec, o.rng),
+        engine.maxResultRows,
+        spec.groups,
+      );
+    }
+    return { columns: plan.columns, rows: [], ...(plan.dp ? { dp: plan.dp } : {}) };
   };
   try {
     bind(plan, params);
+    if (plan.dp && o.rng) return await releaseDp(engine, plan, plan.dp, o.rng);
+    if (plan.dp) {
+      const reader = await plan.statement.streamAndReadAll();
+      return { columns: plan.columns, rows: reader.getRowsJson(), dp: plan.dp };
+    }
     // Under the aggregation rule the engine returns only groups of at least k people (the k rule
-    // is in the statement), so the cap is decided by releasable groups alone. A DP plan's rows
-    // are bounded before noise; what it releases is capped again after (enclave/queries.ts).
-    const bound = plan.dp ? engine.maxResultRows * DP_ROWS_PER_RESULT_ROW : engine.maxResultRows;
+    // is in the statement), so the cap is decided by releasable groups alone.
+    const bound = engine.maxResultRows;
     const reader = await plan.statement.streamAndReadUntil(bound + 1);
     if (reader.currentRowCount > bound) throw new ResultTooLargeError("query result exceeds the row cap");
-    const rows = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson(), guard);
-    return { columns: plan.columns, rows, ...(plan.dp ? { dp: plan.dp } : {}) };
+    const { rows, released } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson(), o.guard);
+    const datasets = plan.checked.tables.map((t) => t.dataset.id);
+    return {
+      columns: plan.columns,
+      rows,
+      ...(plan.dp ? { dp: plan.dp } : {}),
+      ...(released ? { guarded: { released, datasets } } : {}),
+    };
   } catch (e) {
     if (isCleanroomError(e)) throw e;
     if (timedOut) throw new QueryTimeoutError("query exceeded its time limit", { cause: e });
-    return suppressedAll;
+    if (plan.dp && o.rng && plan.checked.query.policy.kind === "custom") {
+      try {
+        const skip = await failingUnits(plan, () => timedOut);
+        if (skip) {
+          bindUnits(plan, ALL_UNITS.from, ALL_UNITS.to, skip);
+          return await releaseDp(engine, plan, plan.dp, o.rng);
+        }
+      } catch (again) {
+        if (isCleanroomError(again)) throw again;
+        if (timedOut) throw new QueryTimeoutError("query exceeded its time limit", { cause: again });
+      }
+    }
+    return suppressedAll();
   } finally {
     clearTimeout(timer);
   }
 }
 
-/**
- * Runs `query` with `params`. `guard`: the contract's differencing guard, which remembers what this
- * query released (absent: no history is kept, e.g. in engine-level tests).
- */
+/** The contract datasets `query` reads in its top-level FROM (aggregation rule; empty under custom). */
+export async function datasetsRead(engine: SqlEngine, query: ApprovedQuery): Promise<string[]> {
+  try {
+    const plan = await (await cachedPlan(engine, query)).plan;
+    return plan.checked.tables.map((t) => t.dataset.id);
+  } catch (e) {
+    throw isCleanroomError(e) ? e : new QueryFailedError(e);
+  }
+}
+
+export interface RunOptions {
+  /** The contract's differencing guard, which remembers what this query released (absent: no history is kept, e.g. in engine-level tests). */
+  guard?: DifferencingGuard;
+  /** The noise source of a DP release; without it a DP plan's exact rows are returned (privacy audits only). */
+  rng?: Rng;
+}
+
+/** Runs `query` with `params`. */
 export async function runApprovedQuery(
   engine: SqlEngine,
   query: ApprovedQuery,
   params: Record<string, unknown>,
-  guard?: DifferencingGuard,
+  o: RunOptions = {},
 ): Promise<QueryResult> {
   const bound = validateParameters(query.parameters, params);
   let entry: CachedPlan;
@@ -121,7 +270,7 @@ export async function runApprovedQuery(
   } catch (e) {
     throw isCleanroomError(e) ? e : new QueryFailedError(e);
   }
-  const run = entry.tail.then(() => execute(engine, plan, bound, guard));
+  const run = entry.tail.then(() => execute(engine, plan, bound, o));
   entry.tail = run.catch(() => undefined);
   return run;
 }

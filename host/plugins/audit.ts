@@ -4,6 +4,8 @@ import { errorResponses } from "../http-errors.js";
 import { jwsSchema } from "../schemas.js";
 
 const schema = {
+  operationId: "getAudit",
+  tags: ["audit"],
   summary: "the audit log entries the host has stored, from seq `from` (default 1)",
   querystring: {
     type: "object",
@@ -12,6 +14,7 @@ const schema = {
   },
   response: {
     200: {
+      description: "entries as compact JWS, and the head of the stored log",
       type: "object",
       required: ["entries", "head"],
       properties: { entries: { type: "array", items: jwsSchema }, head: { $ref: "AuditHead#" } },

@@ -5,9 +5,12 @@ import { errorResponses } from "../http-errors.js";
 import { jwsSchema } from "../schemas.js";
 
 const getSchema = {
+  operationId: "getContract",
+  tags: ["contract"],
   summary: "the contract the enclave holds, with its approvals and digest",
   response: {
     200: {
+      description: "the active contract",
       type: "object",
       additionalProperties: true,
       properties: { digest: { type: "string" }, approvals: { type: "array", items: { type: "string" } } },
@@ -17,6 +20,8 @@ const getSchema = {
 } as const;
 
 const postSchema = {
+  operationId: "submitContract",
+  tags: ["contract"],
   summary: "give the enclave a contract and every party's approval",
   body: {
     type: "object",
@@ -29,6 +34,7 @@ const postSchema = {
   },
   response: {
     200: {
+      description: "accepted: the enclave's signed answer",
       type: "object",
       required: ["response"],
       additionalProperties: true,

@@ -5,6 +5,8 @@ import { errorResponses } from "../http-errors.js";
 import { NONCE_HEX } from "../ids.js";
 
 const schema = {
+  operationId: "getEvidence",
+  tags: ["evidence"],
   summary: "the enclave's attestation evidence for the caller's nonce (PROTOCOL.md §6)",
   querystring: {
     type: "object",
@@ -15,7 +17,7 @@ const schema = {
   response: {
     200: {
       type: "object",
-      description: "EvidenceBundle, relayed unchanged",
+      description: "the enclave's evidence bundle, relayed unchanged",
       additionalProperties: true,
       properties: { platform: { type: "string" }, nonce: { type: "string" } },
     },

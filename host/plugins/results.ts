@@ -7,10 +7,13 @@ import { jwsSchema } from "../schemas.js";
 const id = { type: "string", pattern: RESULT_ID } as const;
 
 const metaSchema = {
+  operationId: "getResult",
+  tags: ["results"],
   summary: "a query run's signed enclave response and its recipients",
   params: { type: "object", required: ["id"], additionalProperties: false, properties: { id } },
   response: {
     200: {
+      description: "the stored run",
       type: "object",
       required: ["id", "response", "recipients"],
       properties: { id, response: jwsSchema, recipients: { type: "array", items: { type: "string" } } },
@@ -20,6 +23,8 @@ const metaSchema = {
 } as const;
 
 const fileSchema = {
+  operationId: "getResultFile",
+  tags: ["results"],
   summary: "one recipient's age-encrypted result",
   produces: ["application/octet-stream"],
   params: {
@@ -28,7 +33,10 @@ const fileSchema = {
     additionalProperties: false,
     properties: { id, party: { type: "string", pattern: PARTY_ID } },
   },
-  response: { 200: { type: "string", format: "binary" }, ...errorResponses },
+  response: {
+    200: { description: "the age file", type: "string", format: "binary" },
+    ...errorResponses,
+  },
 } as const;
 
 export const resultsPlugin: FastifyPluginAsync<HostDeps> = async (app, { store }) => {

@@ -5,16 +5,25 @@
  */
 import { AgeDecryptError } from "./errors.js";
 import { FILE_KEY_BYTES, verifyHeaderMac } from "./file-key.js";
-import { type ByteSource, decryptChunksWith } from "./stream-node.js";
+import { decryptBatchesWith, type ParallelDecryptOptions, type PlainBatch } from "./parallel-decrypt.js";
+import type { ByteSource } from "./stream-node.js";
 
-/** Plaintext chunks of the age file `source` under `fileKey` (16 bytes), each released once it authenticates. */
-export function decryptChunksWithFileKey(source: ByteSource, fileKey: Uint8Array): AsyncGenerator<Buffer> {
+/** Plaintext batches of the age file `source` under `fileKey` (16 bytes), opened on worker threads. */
+export function decryptBatchesWithFileKey(
+  source: ByteSource,
+  fileKey: Uint8Array,
+  options: ParallelDecryptOptions,
+): AsyncGenerator<PlainBatch> {
   if (fileKey.length !== FILE_KEY_BYTES) throw new AgeDecryptError("file key: wrong length");
   const key = fileKey.slice();
-  return decryptChunksWith(source, async (header) => {
-    if (!(await verifyHeaderMac(key, header.macInput, header.mac))) {
-      throw new AgeDecryptError("header: MAC mismatch");
-    }
-    return key;
-  });
+  return decryptBatchesWith(
+    source,
+    async (header) => {
+      if (!(await verifyHeaderMac(key, header.macInput, header.mac))) {
+        throw new AgeDecryptError("header: MAC mismatch");
+      }
+      return key;
+    },
+    options,
+  );
 }

@@ -16,8 +16,8 @@ import type { AgeHeader } from "./header.js";
 import { HeaderReader } from "./header-reader.js";
 
 export const CHUNK_BYTES = 64 * 1024;
-const TAG_BYTES = 16;
-const SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_BYTES;
+export const TAG_BYTES = 16;
+export const SEALED_CHUNK_BYTES = CHUNK_BYTES + TAG_BYTES;
 
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 /** One "AGE-SECRET-KEY-1..." string or several; the first that opens a stanza is used. */
@@ -39,6 +39,15 @@ class ChunkNonce {
 
   markLast(): void {
     this.bytes[11] = 1;
+  }
+
+  /** The nonce of chunk `index` (not the final one). */
+  static at(index: number): ChunkNonce {
+    const n = new ChunkNonce();
+    n.bytes.writeUIntBE(Math.floor(index / 2 ** 40), 0, 6);
+    n.bytes.writeUIntBE(index % 2 ** 40, 6, 5);
+    n.first = index === 0;
+    return n;
   }
 }
 
@@ -64,7 +73,7 @@ function openChunk(key: KeyObject, nonce: Buffer, sealed: Uint8Array): Buffer {
 }
 
 /** The source's own iterator, sync or async: no extra generator layer per input piece. */
-function iterate(source: ByteSource): Iterator<Uint8Array> | AsyncIterator<Uint8Array> {
+export function iterate(source: ByteSource): Iterator<Uint8Array> | AsyncIterator<Uint8Array> {
   return Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
 }
 
@@ -74,13 +83,35 @@ export async function* encryptChunks(
   recipients: readonly string[],
 ): AsyncGenerator<Uint8Array> {
   const { header, fileKey } = await sealHeader(recipients);
-  const payloadNonce = randomBytes(PAYLOAD_NONCE_BYTES);
-  const key = createSecretKey(await payloadKey(fileKey, payloadNonce));
-  yield header;
-  yield payloadNonce;
+  yield* encryptChunksSealed(source, { header, fileKey, payloadNonce: randomBytes(PAYLOAD_NONCE_BYTES) });
+}
+
+/** What fixes an age file's bytes besides its plaintext: the header, its file key, the payload nonce. */
+export interface SealedPayload {
+  header: Uint8Array;
+  fileKey: Uint8Array;
+  payloadNonce: Uint8Array;
+}
+
+/**
+ * The age file of `source` under an existing header and payload nonce: the same plaintext gives
+ * the same bytes again (a resumed upload re-creates what it sent before). From `fromChunk` > 0,
+ * `source` starts at that chunk's plaintext and only the ciphertext from that chunk on is yielded.
+ * Never encrypt different plaintext under one `sealed`: the keystream would repeat.
+ */
+export async function* encryptChunksSealed(
+  source: ByteSource,
+  sealed: SealedPayload,
+  fromChunk = 0,
+): AsyncGenerator<Uint8Array> {
+  const key = createSecretKey(await payloadKey(sealed.fileKey, sealed.payloadNonce));
+  if (fromChunk === 0) {
+    yield sealed.header;
+    yield sealed.payloadNonce;
+  }
   const queue = new ByteQueue();
   const scratch = Buffer.allocUnsafe(CHUNK_BYTES);
-  const nonce = new ChunkNonce();
+  const nonce = ChunkNonce.at(fromChunk);
   for await (const piece of source) {
     queue.push(piece);
     // A full chunk is held back until more input proves it is not the final one.
@@ -100,6 +131,56 @@ export function decryptChunks(source: ByteSource, identities: Identities): Async
   return decryptChunksWith(source, (header) => openHeader(header, list));
 }
 
+/** An age file's payload once its header is read and its file key opened. */
+export interface PayloadReader {
+  /** The payload's ChaCha20-Poly1305 key: HKDF(file key, payload nonce, "payload"). */
+  key: KeyObject;
+  /** Sealed payload bytes read and not yet taken. */
+  queue: ByteQueue;
+  /** Reads until `n` bytes are queued; false if the input ends first. */
+  fill(n: number): Promise<boolean>;
+}
+
+/**
+ * Reads `input` through the header (framed, parsed, its file key recovered by `openKey`, which
+ * checks the header MAC) and the payload nonce. Serial and parallel decryption share it, so both
+ * refuse a bad header or a missing nonce alike. The caller owns (and closes) `input`.
+ */
+export async function openPayload(
+  input: Iterator<Uint8Array> | AsyncIterator<Uint8Array>,
+  openKey: (header: AgeHeader) => Promise<Uint8Array>,
+): Promise<PayloadReader> {
+  const queue = new ByteQueue();
+  const reader = new HeaderReader();
+  let framed: ReturnType<HeaderReader["push"]>;
+  do {
+    const r = await input.next();
+    framed = r.done ? reader.end() : reader.push(r.value);
+  } while (framed === undefined);
+  for (const rest of framed.rest) queue.push(rest);
+  const fileKey = await openKey(framed.header);
+  const fill = async (n: number): Promise<boolean> => {
+    while (queue.length < n) {
+      const r = await input.next();
+      if (r.done) return false;
+      queue.push(r.value);
+    }
+    return true;
+  };
+  if (!(await fill(PAYLOAD_NONCE_BYTES))) throw new AgeDecryptError("payload: truncated");
+  const payloadNonce = queue.take(PAYLOAD_NONCE_BYTES, new Uint8Array(PAYLOAD_NONCE_BYTES)).slice();
+  return { key: createSecretKey(await payloadKey(fileKey, payloadNonce)), queue, fill };
+}
+
+/**
+ * The final chunk's rule (C2SP age, "Payload"): at least a tag, and empty only when it is also the
+ * first chunk (an empty plaintext). `length` is its sealed size.
+ */
+export function checkFinalChunk(length: number, isFirstChunk: boolean): void {
+  if (length < TAG_BYTES) throw new AgeDecryptError("payload: truncated");
+  if (length === TAG_BYTES && !isFirstChunk) throw new AgeDecryptError("payload: empty final chunk");
+}
+
 /**
  * Plaintext chunks of the age file `source` whose file key `openKey` recovers from the parsed
  * header (and whose header MAC it has checked); the payload path is the same for every caller.
@@ -110,29 +191,8 @@ export async function* decryptChunksWith(
 ): AsyncGenerator<Buffer> {
   const input = iterate(source);
   try {
-    const queue = new ByteQueue();
-    const reader = new HeaderReader();
-    let framed: ReturnType<HeaderReader["push"]>;
-    do {
-      const r = await input.next();
-      framed = r.done ? reader.end() : reader.push(r.value);
-    } while (framed === undefined);
-    for (const rest of framed.rest) queue.push(rest);
-    const fileKey = await openKey(framed.header);
-
-    /** Reads until `n` bytes are queued; false if the input ends first. */
-    const fill = async (n: number): Promise<boolean> => {
-      while (queue.length < n) {
-        const r = await input.next();
-        if (r.done) return false;
-        queue.push(r.value);
-      }
-      return true;
-    };
+    const { key, queue, fill } = await openPayload(input, openKey);
     const scratch = Buffer.allocUnsafe(SEALED_CHUNK_BYTES);
-    if (!(await fill(PAYLOAD_NONCE_BYTES))) throw new AgeDecryptError("payload: truncated");
-    const payloadNonce = queue.take(PAYLOAD_NONCE_BYTES, scratch).slice();
-    const key = createSecretKey(await payloadKey(fileKey, payloadNonce));
     const nonce = new ChunkNonce();
     // A full sealed chunk with at least one more byte after it cannot be the final chunk.
     while (await fill(SEALED_CHUNK_BYTES + 1)) {
@@ -140,8 +200,7 @@ export async function* decryptChunksWith(
       nonce.next();
     }
     const last = queue.length;
-    if (last < TAG_BYTES) throw new AgeDecryptError("payload: truncated");
-    if (last === TAG_BYTES && !nonce.first) throw new AgeDecryptError("payload: empty final chunk");
+    checkFinalChunk(last, nonce.first);
     nonce.markLast();
     yield openChunk(key, nonce.bytes, queue.take(last, scratch));
   } finally {

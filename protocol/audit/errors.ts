@@ -4,9 +4,12 @@ import { CleanroomError } from "../../attestation/errors.js";
 export class AuditError extends CleanroomError {
   static override code = "ERR_AUDIT";
   readonly seq: number;
+  /** The fixed reason, without the seq. */
+  readonly reason: string;
 
   constructor(seq: number, reason: string) {
     super(`audit entry ${seq}: ${reason}`);
     this.seq = seq;
+    this.reason = reason;
   }
 }

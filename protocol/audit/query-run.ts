@@ -39,6 +39,11 @@ export interface QueryReceipt {
   paramsKey: string;
   /** Rows released in this party's result (which the result itself shows). */
   rows?: number;
+  /**
+   * Recipients only, a DP run only: the noisy rows exceeded the released-row cap and the result
+   * holds the first `rows` of them in canonical order.
+   */
+  truncated?: true;
 }
 
 const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
@@ -87,7 +92,11 @@ export function parseReceipt(bytes: Uint8Array): QueryReceipt | undefined {
 export function isReceipt(v: unknown): v is QueryReceipt {
   return (
     isPlainObject(v) &&
-    !keysProblem(v, ["version", "query", "requester", "party", "format", "paramsKey"], ["rows"]) &&
+    !keysProblem(
+      v,
+      ["version", "query", "requester", "party", "format", "paramsKey"],
+      ["rows", "truncated"],
+    ) &&
     v.version === 1 &&
     typeof v.query === "string" &&
     PARTY_ID.test(v.query) &&
@@ -98,7 +107,8 @@ export function isReceipt(v: unknown): v is QueryReceipt {
     (v.format === "csv" || v.format === "json") &&
     typeof v.paramsKey === "string" &&
     HEX64.test(v.paramsKey) &&
-    (v.rows === undefined || count(v.rows))
+    (v.rows === undefined || count(v.rows)) &&
+    (v.truncated === undefined || (v.truncated === true && v.rows !== undefined))
   );
 }
 

@@ -35,6 +35,12 @@ export interface Dataset {
   identityColumn: string;
   /** "sha256-hex": identities must be 64 lowercase hex characters (hashed emails/phones). */
   identityFormat?: "sha256-hex" | "any";
+  /**
+   * With "sha256-hex": the largest share of a load's rows (those with an identity) whose identity
+   * is not in that format that the enclave drops instead of refusing the whole load; 0 to 0.5,
+   * default DEFAULT_MAX_INVALID_IDENTITY_SHARE (0: any such identity refuses the load).
+   */
+  maxInvalidIdentityShare?: number;
   /** What approved queries may do with each column (the owner's analysis rule for it). */
   analysis: DatasetAnalysis;
 }
@@ -125,6 +131,11 @@ export function partyBudget(contract: Contract): number {
 
 /** The floor under every query's k: no contract can declare a smaller minimum. */
 export const MIN_K = 10;
+
+/** Without `maxInvalidIdentityShare`, one identity in the wrong format refuses a whole load. */
+export const DEFAULT_MAX_INVALID_IDENTITY_SHARE = 0;
+/** The largest `maxInvalidIdentityShare` a contract may set. */
+export const MAX_INVALID_IDENTITY_SHARE = 0.5;
 
 /**
  * The analysis rule an approved query runs under (docs/QUERY-RULES.md):

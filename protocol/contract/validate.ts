@@ -5,6 +5,7 @@
  * into the same signed bytes. The SQL text is only length-checked here: the enclave parses it.
  */
 import { DATASET_ID, isPlainObject, keysProblem, PARTY_ID } from "../jose/lib/shape.js";
+import { HIDDEN_PREFIX } from "../rules/tree.js";
 import { ContractError } from "./errors.js";
 import type {
   ApprovedQuery,
@@ -24,7 +25,7 @@ import type {
   ParameterType,
   Party,
 } from "./types.js";
-import { MIN_K } from "./types.js";
+import { MAX_INVALID_IDENTITY_SHARE, MIN_K } from "./types.js";
 
 /** Limits keep a hostile contract from exhausting the enclave or a verifier. */
 export const CONTRACT_LIMITS = {
@@ -237,7 +238,7 @@ function dataset(v: unknown, path: string, parties: Set<string>): Dataset {
     v,
     path,
     ["id", "owner", "format", "columns", "identityColumn", "analysis"],
-    ["identityFormat"],
+    ["identityFormat", "maxInvalidIdentityShare"],
   );
   const id = matching(o.id, `${path}.id`, DATASET_ID, "dataset id");
   const owner = matching(o.owner, `${path}.owner`, PARTY_ID, "party id");
@@ -266,13 +267,30 @@ function dataset(v: unknown, path: string, parties: Set<string>): Dataset {
   if (o.identityFormat !== undefined) {
     out.identityFormat = oneOf(o.identityFormat, `${path}.identityFormat`, ["sha256-hex", "any"] as const);
   }
+  if (o.maxInvalidIdentityShare !== undefined) {
+    const where = `${path}.maxInvalidIdentityShare`;
+    // Only a declared format makes an identity invalid; elsewhere the field would do nothing.
+    if (out.identityFormat !== "sha256-hex") fail(where, 'only with identityFormat "sha256-hex"');
+    const share = finite(o.maxInvalidIdentityShare, where);
+    if (share < 0 || share > MAX_INVALID_IDENTITY_SHARE) {
+      fail(where, `must be from 0 to ${MAX_INVALID_IDENTITY_SHARE}`);
+    }
+    out.maxInvalidIdentityShare = share;
+  }
   return out;
+}
+
+/** The enclave names its own parameters, columns and aliases with the hidden prefix. */
+function unreserved(name: string, path: string): string {
+  if (name.toLowerCase().startsWith(HIDDEN_PREFIX))
+    fail(path, `names starting with ${HIDDEN_PREFIX} are reserved`);
+  return name;
 }
 
 function parameter(v: unknown, path: string): Parameter {
   const o = obj(v, path, ["name", "type"]);
   return {
-    name: matching(o.name, `${path}.name`, PARAMETER_NAME, "parameter name"),
+    name: unreserved(matching(o.name, `${path}.name`, PARAMETER_NAME, "parameter name"), `${path}.name`),
     type: oneOf(o.type, `${path}.type`, PARAMETER_TYPES),
   };
 }

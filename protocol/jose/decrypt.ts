@@ -1,6 +1,7 @@
 import { compactDecrypt } from "jose";
 import { JWE_ALG, JWE_ENC } from "./encrypt.js";
 import { EnvelopeError } from "./errors.js";
+import { isCanonicalCompact } from "./lib/jws.js";
 
 export interface Decrypted {
   plaintext: Uint8Array;
@@ -10,9 +11,13 @@ export interface Decrypted {
 
 /**
  * Decrypt a compact JWE made by encryptToEnclave with the enclave's X25519 private key.
- * Only ECDH-ES / A256GCM is accepted; any failure is an EnvelopeError with a fixed message.
+ * Only ECDH-ES / A256GCM, in canonical base64url (one spelling per envelope), is accepted; any
+ * failure is an EnvelopeError with a fixed message.
  */
 export async function decryptAtEnclave(jwe: string, enclavePrivateKey: CryptoKey): Promise<Decrypted> {
+  if (typeof jwe !== "string" || !isCanonicalCompact(jwe, 5)) {
+    throw new EnvelopeError("envelope is not a canonical compact JWE");
+  }
   let result: Awaited<ReturnType<typeof compactDecrypt>>;
   try {
     result = await compactDecrypt(jwe, enclavePrivateKey, {

@@ -5,6 +5,14 @@ export class RequestSignatureError extends CleanroomError {
   static override code = "ERR_REQUEST_SIGNATURE";
 }
 
+/**
+ * A correctly signed request made for another enclave instance: its `aud` is not this instance's
+ * keys digest (the party attested another instance, e.g. before a restart).
+ */
+export class RequestAudienceError extends RequestSignatureError {
+  static override code = "ERR_REQUEST_AUDIENCE";
+}
+
 /** A request reuses a nonce or does not advance its party's sequence number. */
 export class ReplayError extends CleanroomError {
   static override code = "ERR_REPLAY";

@@ -19,6 +19,25 @@ export interface GrantBody {
    * the attested enclave key.
    */
   fileKey?: string;
+  /**
+   * The owner's seal share for this contract (32 bytes, base64url; client/sdk/seal-share.ts): with
+   * the other owners' shares it seals the differencing guard's history (enclave/guard-seal.ts).
+   */
+  sealShare: string;
+  /**
+   * The last audit head this party saw. The enclave refuses the grant when its chain does not
+   * hold it (a rolled-back log); after a restore, a head of the restored part counts as this
+   * party vouching for it (enclave/restore-gate.ts). Owners re-grant after every restart.
+   */
+  auditHead?: AuditHead;
+  /**
+   * The dataset version this load builds on, as the owner last saw it (docs/INGEST.md, dataset
+   * versions): absent for a first load. The enclave refuses a grant naming another version than
+   * its current one, so a stale or repeated refresh cannot land twice.
+   */
+  previous?: number;
+  /** With `previous`: "replace" (default: the new rows instead of the old) or "append". */
+  mode?: "replace" | "append";
 }
 
 /** Parameter values, typed later against the query's declared parameter types. */
@@ -29,7 +48,7 @@ export interface QueryBody {
   queryId: string;
   params: Record<string, ParamValue>;
   resultFormat: "csv" | "json";
-  /** The last audit head this party saw; the enclave refuses to run if its chain does not hold it. */
+  /** The last audit head this party saw: as for a grant (GrantBody.auditHead). */
   auditHead?: AuditHead;
 }
 
@@ -43,6 +62,11 @@ export interface RequestPayload<K extends RequestKind = RequestKind> {
   kind: K;
   /** Contract digest (hex) the request is made under. */
   contract: string;
+  /**
+   * Audience: the keys digest (hex, `keysDigest` in attestation/binding.ts) of the enclave
+   * instance the request is for, as its verified evidence binds it.
+   */
+  aud: string;
   /** Signer's party id (equals the header kid). */
   party: string;
   /** Strictly increasing per party. */
@@ -84,5 +108,25 @@ export interface QueryResponseBody {
   receipts: Record<string, string>;
   /** Epsilon charged to each recipient (0 without DP). */
   epsilon: number;
+  /** The version of each loaded dataset the run read (dataset versions, docs/INGEST.md). */
+  versions: Record<string, number>;
+  head: AuditHead;
+}
+
+/**
+ * Body of the enclave's signed answer to an ingest, which replies to the grant's nonce
+ * (docs/PROTOCOL.md §7). `qualityDigest` is the SHA-256 (hex) of the quality report's age file as
+ * it travels next to the answer, so the owner checks the file before decrypting it.
+ */
+export interface IngestResponseBody {
+  dataset: string;
+  ciphertextDigest: string;
+  /** Rows this load added. */
+  rows: number;
+  /** The dataset version it made in this instance, how, and the rows of the table after it. */
+  version: number;
+  mode: "new" | "replace" | "append";
+  totalRows: number;
+  qualityDigest: string;
   head: AuditHead;
 }

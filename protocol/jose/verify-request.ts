@@ -1,9 +1,9 @@
 import { contractDigest } from "../contract/digest.js";
 import type { Contract } from "../contract/types.js";
-import { EnvelopeError, RequestSignatureError, UnknownPartyError } from "./errors.js";
+import { EnvelopeError, RequestAudienceError, RequestSignatureError, UnknownPartyError } from "./errors.js";
 import { isBody } from "./lib/bodies.js";
 import { importVerifyKey, readHeader, verifyCompact } from "./lib/jws.js";
-import { isPositiveSafeInteger, keysProblem, NONCE, parseJsonObject } from "./lib/shape.js";
+import { HEX64, isPositiveSafeInteger, keysProblem, NONCE, parseJsonObject } from "./lib/shape.js";
 import { REQUEST_KINDS, type RequestKind, type RequestPayload } from "./messages.js";
 import type { ReplayGuard } from "./replay-guard.js";
 
@@ -14,20 +14,22 @@ export interface VerifyRequestOptions<K extends RequestKind> {
   expectedKind?: K;
   /** The contract digest (hex) when the caller has it already; computed otherwise. */
   contractDigest?: string;
+  /** This enclave instance's keys digest (hex): a request whose `aud` differs is refused. */
+  audience: string;
 }
 
 /**
  * Verify a party request against the contract and record it in `guard`:
  * header {alg ES256, typ cleanroom-<kind>+jws, kid} → UnknownPartyError for a kid that is not a
  * party; signature with that party's contract key, typ/kind, party and contract digest →
- * RequestSignatureError; payload shape → EnvelopeError; seq/nonce → ReplayError. The guard is
- * only updated when everything else passed.
+ * RequestSignatureError; `aud` other than `audience` → RequestAudienceError; payload shape →
+ * EnvelopeError; seq/nonce → ReplayError. The guard is only updated when everything else passed.
  */
 export async function verifyRequest<K extends RequestKind = RequestKind>(
   jws: string,
   contract: Contract,
   guard: ReplayGuard,
-  options: VerifyRequestOptions<K> = {},
+  options: VerifyRequestOptions<K>,
 ): Promise<RequestPayload<K>> {
   const header = readHeader(jws, REQUEST_TYP, true);
   if (!header) throw new RequestSignatureError("not a cleanroom request");
@@ -41,13 +43,15 @@ export async function verifyRequest<K extends RequestKind = RequestKind>(
   if (!bytes) throw new RequestSignatureError("signature does not verify");
 
   const p = parseJsonObject(bytes);
-  if (!p || keysProblem(p, ["kind", "contract", "party", "seq", "nonce", "iat", "body"])) {
+  if (!p || keysProblem(p, ["kind", "contract", "aud", "party", "seq", "nonce", "iat", "body"])) {
     throw new EnvelopeError("malformed request payload");
   }
   if (p.kind !== kind) throw new RequestSignatureError("payload kind does not match typ");
   if (p.party !== party.id) throw new RequestSignatureError("payload party does not match kid");
   const digest = options.contractDigest ?? (await contractDigest(contract)).hex;
   if (p.contract !== digest) throw new RequestSignatureError("request is for a different contract");
+  if (typeof p.aud !== "string" || !HEX64.test(p.aud)) throw new EnvelopeError("malformed request payload");
+  if (p.aud !== options.audience) throw new RequestAudienceError("request is for another enclave instance");
   if (
     !isPositiveSafeInteger(p.seq) ||
     typeof p.nonce !== "string" ||

@@ -2,6 +2,7 @@
  * Conversions between raw 32-byte X25519 keys (what an age identity/recipient encodes) and the
  * OKP JWK / CryptoKey forms JOSE uses. Bech32 (age1…, AGE-SECRET-KEY-1…) is handled elsewhere.
  */
+import { base64urlnopad } from "@scure/base";
 import { base64url } from "jose";
 import { concatBytes } from "../../attestation/bytes.js";
 import { UsageError } from "../../attestation/errors.js";
@@ -20,7 +21,8 @@ function decode32(s: unknown, what: string): Uint8Array {
   if (typeof s !== "string") throw new UsageError(`${what} missing`);
   let b: Uint8Array;
   try {
-    b = base64url.decode(s);
+    // Canonical only: one text per key.
+    b = base64urlnopad.decode(s);
   } catch {
     throw new UsageError(`${what} is not base64url`);
   }

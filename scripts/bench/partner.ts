@@ -4,9 +4,10 @@
  * partner's own cost, timed apart from the enclave's).
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { closeSync, createReadStream, createWriteStream, openSync, readSync } from "node:fs";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { base64url } from "jose";
 import {
   approveContract,
   contractDigestHex,
@@ -14,11 +15,14 @@ import {
   loadPartyKeys,
   type PartyKeys,
 } from "../../client/sdk/index.js";
+import { sealShare } from "../../client/sdk/seal-share.js";
 import type { Enclave } from "../../enclave/runtime.js";
+import { openHeader } from "../../protocol/age/envelope.js";
+import { MAX_HEADER_BYTES, parseHeader } from "../../protocol/age/header.js";
 import { encryptChunks } from "../../protocol/age/stream-node.js";
 import type { Contract } from "../../protocol/contract/types.js";
 import { encryptToEnclave } from "../../protocol/jose/encrypt.js";
-import type { RequestBodies, RequestKind } from "../../protocol/jose/messages.js";
+import type { GrantBody, RequestBodies, RequestKind } from "../../protocol/jose/messages.js";
 import { signRequest } from "../../protocol/jose/sign-request.js";
 import { PARTIES, type PartyId } from "../demo/flow.js";
 import { useCaseContract } from "../demo/usecases.js";
@@ -48,6 +52,15 @@ export async function admitParties(enclave: Enclave): Promise<Parties> {
 
 const counters = new Map<string, number>();
 
+/** A grant body of `party` with its seal share, as its client sends it. */
+export async function grantBody(
+  p: Parties,
+  party: PartyId,
+  body: Omit<GrantBody, "sealShare">,
+): Promise<GrantBody> {
+  return { ...body, sealShare: await sealShare(p.keys[party].ageIdentity, p.digest) };
+}
+
 /** A signed request from `party`, inside a JWE to the enclave, with the party's next counter. */
 export async function seal<K extends RequestKind>(
   p: Parties,
@@ -63,6 +76,7 @@ export async function seal<K extends RequestKind>(
     partyId: party,
     privateKey: p.keys[party].privateKey,
     contractDigest: p.digest,
+    audience: enclave.keys.keysDigest,
     counter,
   });
   return encryptToEnclave(jws, enclave.keys.jwePublicJwk);
@@ -100,4 +114,20 @@ export function encryptFile(path: string, recipient: string, out: string): Promi
 /** Text chunks as bytes, for encrypting generated data without writing the plaintext. */
 export function* utf8(chunks: Iterable<string>): Generator<Uint8Array> {
   for (const c of chunks) yield Buffer.from(c);
+}
+
+/**
+ * The file key of the age file at `path`, unwrapped from its header with the owner's `identity`:
+ * what the SDK puts in a grant for a file the owner encrypted to itself (client/sdk/grant.ts).
+ */
+export async function fileKeyOf(path: string, identity: string): Promise<string> {
+  const fd = openSync(path, "r");
+  try {
+    const head = Buffer.alloc(MAX_HEADER_BYTES + 1);
+    const n = readSync(fd, head, 0, head.length, 0);
+    const { header } = parseHeader(head.subarray(0, n), MAX_HEADER_BYTES);
+    return base64url.encode(await openHeader(header, [identity]));
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -6,17 +6,19 @@
  * enclave's socket (the host's own HTTP client in a process of its own, scripts/bench/direct-send.ts,
  * no host process in between). Each path gets a fresh stack, two rounds each. The direct run also reads the enclave process's peak RSS (VmHWM).
  */
+
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { grant, uploadFile } from "../../client/node/index.js";
+import { sealShare } from "../../client/sdk/seal-share.js";
 import { EnclaveClient, expectOk } from "../../host/enclave-client.js";
 import { type PartyId, startCollaboration } from "../demo/flow.js";
 import { startStack } from "../stack.js";
 import type { DataFile } from "./data.js";
 import { procMemory } from "./memory.js";
-import { encryptFile } from "./partner.js";
+import { encryptFile, fileKeyOf } from "./partner.js";
 import { seconds } from "./timing.js";
 
 const OWNER: Record<DataFile["which"], PartyId> = { purchases: "advertiser", exposures: "publisher" };
@@ -97,10 +99,14 @@ async function direct(files: DataFile[], dir: string, memoryLimit: string) {
     for (const f of files) {
       const client = c.clients[OWNER[f.which]];
       const attested = await client.attestation();
-      const ct = await encryptFile(f.path, attested.keys.ageRecipient, join(dir, `${f.which}-direct.age`));
+      // As the SDK uploads: encrypted to the owner itself, the file key in the grant.
+      const ct = await encryptFile(f.path, client.keys.ageRecipient, join(dir, `${f.which}-direct.age`));
+      const fileKey = await fileKeyOf(ct.path, client.keys.ageIdentity);
       bytes += statSync(ct.path).size;
       grantS += await seconds(async () => {
-        const req = await client.seal("grant", { dataset: f.dataset, ciphertextDigest: ct.digest }, attested);
+        const sealShareB64 = await sealShare(client.keys.ageIdentity, client.contractDigest);
+        const body = { dataset: f.dataset, ciphertextDigest: ct.digest, fileKey, sealShare: sealShareB64 };
+        const req = await client.seal("grant", body, attested);
         expectOk(await enclave.postJson("/v1/requests", { jwe: req.jwe }));
       });
       grantS += sendDirect(stack.enclaveSocket, f.dataset, ct.digest, ct.path);

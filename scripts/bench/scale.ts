@@ -1,7 +1,8 @@
 /**
- * The scale run: two parties × 50M rows (by default), generated and age-encrypted straight to
- * ciphertext files (the plaintext is never written), loaded into an in-process Enclave and
- * joined on the hashed id by the approved audience-overlap query. Tables are kept compressed
+ * The scale run: two parties × 50M rows (by default), generated and age-encrypted by each owner
+ * to itself straight to ciphertext files (the plaintext is never written), granted with their
+ * file keys as the SDK does, loaded into an in-process Enclave (DuckDB on every available CPU)
+ * and joined on the hashed id by the approved audience-overlap query. Tables are kept compressed
  * (`compress: true`); DuckDB gets a memory limit and `spill: true`, so operators past it spill
  * to <scratch>/spill on /dev/shm: memory-backed and, in this DuckDB build, NOT encrypted by
  * DuckDB (docs/INGEST.md); inside a CVM that memory is encrypted by the hardware. Sizes are
@@ -19,7 +20,7 @@ import type { PartyId } from "../demo/flow.js";
 import { DATASET_OF, identitiesFor, partyRows, type Which } from "./data.js";
 import { availableMemory } from "./machine.js";
 import { procMemory } from "./memory.js";
-import { admitParties, type Encrypted, encryptToFile, seal, utf8 } from "./partner.js";
+import { admitParties, type Encrypted, encryptToFile, fileKeyOf, grantBody, seal, utf8 } from "./partner.js";
 import { QUERY_ID } from "./privacy-tax.js";
 import { seconds } from "./timing.js";
 
@@ -113,12 +114,11 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
   }, 500);
   const enclave = await Enclave.start({
     provider: await createSimProvider({ dir: simDir }),
-    engineOptions: { memoryLimit, threads: 2, spill: true, compress: true, queryTimeoutMs: 24 * 3600_000 },
+    engineOptions: { memoryLimit, spill: true, compress: true, queryTimeoutMs: 24 * 3600_000 },
   });
   try {
     const parties = await admitParties(enclave);
-    const recipient = enclave.keys.publicKeys.ageRecipient;
-    const files: (Encrypted & { which: Which })[] = [];
+    const files: (Encrypted & { which: Which; fileKey: string })[] = [];
     for (const which of ["purchases", "exposures"] as const) {
       const b = bar(`generate + encrypt ${which}`);
       const ids = identitiesFor(which, plan.rows);
@@ -132,11 +132,11 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
           b.update(done);
         }
       }
+      // Each owner encrypts to itself and grants the file key, as the SDK does.
+      const owner = parties.keys[OWNER[which]];
       result.generateEncryptS += await seconds(async () => {
-        files.push({
-          which,
-          ...(await encryptToFile(utf8(counted()), recipient, join(o.workDir, `${which}.age`))),
-        });
+        const e = await encryptToFile(utf8(counted()), owner.ageRecipient, join(o.workDir, `${which}.age`));
+        files.push({ which, ...e, fileKey: await fileKeyOf(e.path, owner.ageIdentity) });
       });
       b.update(ids);
       b.stop();
@@ -145,7 +145,17 @@ export async function runScale(o: ScaleOptions): Promise<ScaleResult> {
     for (const f of files) {
       const dataset = DATASET_OF[f.which].id;
       await enclave.handleRequest(
-        await seal(parties, enclave, OWNER[f.which], "grant", { dataset, ciphertextDigest: f.digest }),
+        await seal(
+          parties,
+          enclave,
+          OWNER[f.which],
+          "grant",
+          await grantBody(parties, OWNER[f.which], {
+            dataset,
+            ciphertextDigest: f.digest,
+            fileKey: f.fileKey,
+          }),
+        ),
       );
       const b = bar(`decrypt + load ${f.which}`);
       b.start(Math.round(f.bytes / 1e6), 0, { unit: "MB" });

@@ -4,50 +4,23 @@
  * of realistic data at any size (the demo, the benchmarks and the tests share it).
  */
 import { createHash } from "node:crypto";
+import {
+  audienceOverlapQuery,
+  exposuresDataset,
+  lastTouchQuery,
+  purchasesDataset,
+  TEMPLATE_K,
+} from "../../client/sdk/contract-template.js";
 import type { ApprovedQuery, Contract, Dataset, Party } from "../../protocol/contract/types.js";
 
-export const K = 50;
+/** The demo's k, the contract template's. */
+export const K = TEMPLATE_K;
 
-export const purchases: Dataset = {
-  id: "advertiser_purchases",
-  owner: "advertiser",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "purchase_ts", type: "TIMESTAMP" },
-    { name: "amount", type: "DOUBLE" },
-    { name: "category", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  identityFormat: "sha256-hex",
-  analysis: {
-    joinColumns: [],
-    dimensions: ["purchase_ts", "category"],
-    measures: [{ column: "amount", aggregates: ["count", "sum", "avg"] }],
-  },
-};
+/** The template's purchases, owned by the advertiser. */
+export const purchases: Dataset = purchasesDataset("advertiser");
 
-export const exposures: Dataset = {
-  id: "publisher_exposures",
-  owner: "publisher",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "exposure_ts", type: "TIMESTAMP" },
-    { name: "campaign", type: "VARCHAR" },
-    { name: "channel", type: "VARCHAR" },
-    { name: "arm", type: "VARCHAR" },
-    { name: "segment", type: "VARCHAR" },
-    { name: "age_band", type: "VARCHAR" },
-  ],
-  identityColumn: "user_id",
-  identityFormat: "sha256-hex",
-  analysis: {
-    joinColumns: [],
-    dimensions: ["exposure_ts", "campaign", "channel", "arm", "segment", "age_band"],
-    measures: [],
-  },
-};
+/** The template's exposures, owned by the publisher, with each person's age band. */
+export const exposures: Dataset = exposuresDataset("publisher", { age_band: "VARCHAR" });
 
 const aggregation = (allowedColumns: string[]) => ({
   kind: "aggregation" as const,
@@ -74,62 +47,14 @@ GROUP BY e.arm`,
   policy: aggregation(["arm", "users", "converters", "conversion_rate"]),
 };
 
-/** Audience overlap: publisher users per segment and how many are also advertiser customers. */
-export const audienceOverlap: ApprovedQuery = {
-  id: "audience-overlap",
-  sql: `SELECT e.segment AS segment,
-       count(DISTINCT e.user_id) AS publisher_users,
-       count(DISTINCT p.user_id) AS overlap_users
-FROM publisher_exposures e
-LEFT JOIN advertiser_purchases p ON p.user_id = e.user_id
-GROUP BY e.segment`,
-  parameters: [],
-  runners: ["advertiser", "publisher"],
-  recipients: ["advertiser", "publisher"],
-  policy: aggregation(["segment", "publisher_users", "overlap_users"]),
-};
+/** The template's audience overlap, run by either party and received by both. */
+export const audienceOverlap: ApprovedQuery = audienceOverlapQuery(
+  ["advertiser", "publisher"],
+  ["advertiser", "publisher"],
+);
 
-/**
- * Last-touch attribution: each purchase credited to the channel of the last earlier exposure. The
- * correlated subquery is outside the aggregation grammar, so it runs under the custom rule: per
- * person, at most 3 purchases, each clamped to [0, 200], noised, over the declared channels.
- */
-export const lastTouch: ApprovedQuery = {
-  id: "last-touch",
-  sql: `SELECT e.channel AS channel,
-       count(*) AS conversions,
-       sum(p.amount) AS revenue
-FROM advertiser_purchases p
-JOIN publisher_exposures e
-  ON e.user_id = p.user_id
-  AND e.exposure_ts = (SELECT max(x.exposure_ts) FROM publisher_exposures x
-                       WHERE x.user_id = p.user_id AND x.exposure_ts <= p.purchase_ts)
-WHERE p.purchase_ts >= $start AND p.purchase_ts < $end
-GROUP BY e.channel`,
-  parameters: [
-    { name: "start", type: "DATE" },
-    { name: "end", type: "DATE" },
-  ],
-  runners: ["advertiser"],
-  recipients: ["advertiser"],
-  policy: {
-    kind: "custom",
-    minDistinctIdentities: K,
-    allowedColumns: ["channel", "conversions", "revenue"],
-    dp: {
-      epsilon: 1,
-      budget: 10,
-      groups: "public",
-      domain: [{ column: "channel", values: ["ctv", "display", "social"] }],
-      maxRowsPerIdentity: 3,
-      clamp: { lower: 0, upper: 200 },
-      columns: [
-        { name: "conversions", kind: "count" },
-        { name: "revenue", kind: "sum", decimals: 2 },
-      ],
-    },
-  },
-};
+/** The template's last-touch attribution, under the custom rule with differential privacy. */
+export const lastTouch: ApprovedQuery = lastTouchQuery("advertiser");
 
 /** Audience insight: publisher traits (age band) of the advertiser's buyers in one category. */
 export const audienceInsight: ApprovedQuery = {

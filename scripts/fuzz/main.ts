@@ -1,9 +1,10 @@
 /**
- * `npm run fuzz`: the four hardening suites at full size (100 000 cases per fuzz target; the
- * aggregation grammar's 3 000 random queries checked for k per table, 400 judged against the
- * two-dataset judge and 10 000 forbidden-construct insertions; the whole attack corpus, end to
- * end as well; every fault; 200 concurrent sessions) through vitest, then a summary of the
- * figures each suite reported. Exits non-zero when any suite fails.
+ * `npm run fuzz`: the four hardening suites at full size (100 000 cases per fuzz target, 20 000
+ * for the audit log and evidence bundles, each case put to its target's oracle; the aggregation
+ * grammar's 3 000 random queries checked for k per table, 400 judged against the two-dataset
+ * judge and 10 000 forbidden-construct insertions; the whole attack corpus, end to end as well;
+ * every fault; 200 concurrent sessions) through vitest, then a summary of the figures each suite
+ * reported, seeds included (CLEANROOM_FUZZ_SEED repeats a run). Exits non-zero when any suite fails.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Boot test of the sealed image: boots dist/image (kernel + initramfs + the sim command line) under
 # QEMU (Debian's qemu-system-x86; software emulation, no SEV), runs the untrusted host beside it,
-# and waits until the host's /api/v1/health reports that the enclave answered through the relay.
+# and waits until the host's readiness endpoint (/api/v1/health/ready) says the enclave answers through it.
 #
 #   npm run build && npm run build:image && scripts/image/boot-test.sh [IMAGE_DIR]
 #
@@ -15,6 +15,18 @@ ACCEL=${ACCEL:-tcg}
 BOOT_TIMEOUT=${BOOT_TIMEOUT:-300}
 GUEST_PORT=${GUEST_PORT:-17000}
 HOST_PORT=${HOST_PORT:-18080}
+# Exit status 3: a tool the test needs is not installed (callers may skip on it, saying so).
+for tool in qemu-system-x86_64 curl; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "boot-test: $tool not found: install it (Debian: apt-get install qemu-system-x86 curl) to boot the image; nothing was started" >&2
+    exit 3
+  fi
+done
+if [ "$ACCEL" = kvm ] && [ ! -w /dev/kvm ]; then
+  echo "boot-test: ACCEL=kvm but /dev/kvm is missing or not writable: use ACCEL=tcg (software emulation)" >&2
+  exit 3
+fi
+
 work=$(mktemp -d)
 qemu_pid=""
 host_pid=""
@@ -53,7 +65,8 @@ host_pid=$!
 
 while true; do
   now=$(date +%s)
-  if body=$(curl -fsS -m 5 "http://127.0.0.1:${HOST_PORT}/api/v1/health" 2>/dev/null) && grep -q '"reachable":true' <<<"$body"; then
+  # Readiness: 200 only once the enclave answers through the host.
+  if body=$(curl -fsS -m 5 "http://127.0.0.1:${HOST_PORT}/api/v1/health/ready" 2>/dev/null); then
     echo "boot-test: enclave healthy through the host relay after $((now - start))s (accel $ACCEL)"
     echo "$body"
     exit 0

@@ -27,6 +27,7 @@ import { ImageBuildError } from "./errors.js";
 import { extractDeb, extractTgz, fetchDebs, fetchNpmTarball } from "./fetch.js";
 import { planModules } from "./modules.js";
 import { KERNEL_PIN, LIB_FILES, LIB_PINS, MODULES, NODE_PIN } from "./pins.js";
+import { leftOut } from "./summary.js";
 
 interface Flags {
   out: string;
@@ -113,6 +114,8 @@ async function run(f: Flags): Promise<void> {
     throw new InvalidArgumentError("--platforms: sim, sev-snp, nitro");
   const epoch = sourceDateEpoch(f.sourceDateEpoch, repo);
   const snp = snpOptions(f);
+  const missing = leftOut({ platforms, ovmf: snp !== undefined });
+  for (const line of missing) process.stderr.write(`build:image: leaving out ${line}\n`);
   const work = mkdtempSync(join(tmpdir(), "cleanroom-image-"));
   try {
     const step = (what: string) =>
@@ -171,6 +174,11 @@ async function run(f: Flags): Promise<void> {
     for (const a of artifacts) writeFileSync(join(f.out, a.name), a.data);
     writeFileSync(join(f.out, "manifest.json"), `${JSON.stringify(manifest, null, 2)}\n`);
     step(`wrote ${artifacts.length + 1} files to ${f.out}`);
+    if (missing.length > 0) {
+      process.stderr.write(
+        `build:image: this build leaves out:\n${missing.map((l) => `  - ${l}\n`).join("")}`,
+      );
+    }
     process.stdout.write(`${JSON.stringify((manifest as { images: unknown }).images, null, 2)}\n`);
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -7,11 +7,14 @@
  *   cleanroom.listen=HOST:PORT|vsock:PORT  passed as --listen (default 0.0.0.0:7000; a Nitro
  *                                          image always carries vsock:PORT, its only way out)
  *   cleanroom.ip=A.B.C.D/N                 static IPv4 address for eth0 (optional)
+ * The enclave's stdout and stderr are pipes to this process, not the console (ttyS0, which the
+ * hypervisor reads): only lines console.ts allows (bare error codes, "listening") are written there.
  */
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import koffi from "koffi";
 import { cleanroomArgs, DEFAULT_LISTEN, PLATFORMS, type Platform } from "./cmdline.js";
+import { consoleSink } from "./console.js";
 
 const ROOT = "/opt/cleanroom";
 
@@ -141,10 +144,15 @@ function main(): void {
   const listen = args.get("cleanroom.listen") ?? DEFAULT_LISTEN;
   log(`starting enclave, platform ${platform}, listen ${listen}`);
   const child = spawn(process.execPath, [`${ROOT}/main.js`, "--listen", listen, "--platform", platform], {
-    stdio: "inherit",
+    stdio: ["ignore", "pipe", "pipe"],
     env: { NODE_ENV: "production", PATH: "/usr/bin" },
   });
-  child.on("exit", (code, signal) => {
+  // Everything is read (a full pipe would stall the enclave); only allowed lines reach the console.
+  const toConsole = (line: string) => process.stderr.write(`${line}\n`);
+  child.stdout.on("data", consoleSink("stdout", toConsole));
+  child.stderr.on("data", consoleSink("stderr", toConsole));
+  // "close", not "exit": the pipes are drained first, so a last error code still reaches the console.
+  child.on("close", (code, signal) => {
     log(`enclave exited (${code ?? signal})`);
     powerOff(code ?? 1);
   });

@@ -1,10 +1,11 @@
-/** The stock `age` CLI (/usr/bin/age) driven through temp files, for interop tests. */
+/**
+ * The stock `age` CLI (from PATH) driven through temp files, for interop tests. Tests that use it
+ * call `skipWithout(ctx, "age")` or `needsTool("age")` (test/tools.ts) first.
+ */
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-const AGE = "/usr/bin/age";
 
 function inTempDir<T>(f: (dir: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), "age-interop-"));
@@ -17,7 +18,7 @@ function inTempDir<T>(f: (dir: string) => T): T {
 
 /** Runs age and returns its stdout (age -d creates no -o file for an empty plaintext). */
 function run(args: string[]): Uint8Array {
-  const r = spawnSync(AGE, args, { maxBuffer: 1 << 30 });
+  const r = spawnSync("age", args, { maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`age ${args[0]} failed: ${r.stderr.toString()}`);
   return new Uint8Array(r.stdout);
 }
@@ -44,7 +45,7 @@ export function cliDecrypt(ciphertext: Uint8Array, identities: readonly string[]
 export function cliRecipientOf(identity: string): string {
   return inTempDir((dir) => {
     writeFileSync(join(dir, "key"), `${identity}\n`);
-    const r = spawnSync("/usr/bin/age-keygen", ["-y", join(dir, "key")], { encoding: "utf8" });
+    const r = spawnSync("age-keygen", ["-y", join(dir, "key")], { encoding: "utf8" });
     if (r.status !== 0) throw new Error(`age-keygen -y failed: ${r.stderr}`);
     return r.stdout.trim();
   });

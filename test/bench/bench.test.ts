@@ -6,6 +6,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 
@@ -29,7 +30,7 @@ describe("npm run bench (tiny)", () => {
         "--memory-limit",
         "1GB",
       ],
-      { encoding: "utf8", timeout: 60_000 },
+      { encoding: "utf8", timeout: 170_000 },
     );
     expect(run.status, run.stderr).toBe(0);
     const lines = run.stdout.trim().split("\n");
@@ -69,11 +70,33 @@ describe("npm run bench (tiny)", () => {
       ratio: positive,
     });
     expect(r.relay.memory.rowsLoaded).toBe(tax.rows.purchases + tax.rows.exposures);
-    expect(Object.keys(r.targets).sort()).toEqual([
-      "decryptRatio",
-      "privacyTax",
-      "relayRatio",
-      "snpVerifyPerSec",
-    ]);
+    // The thread series at the largest size: 1, 2 and every CPU, each with the same-run baseline.
+    const counts = [...new Set([1, 2, availableParallelism()])].sort((a, b) => a - b);
+    expect(r.privacyTaxByThreads.map((t: { threads: number }) => t.threads)).toEqual(counts);
+    for (const t of r.privacyTaxByThreads) {
+      expect(t.resultsMatch).toBe(true);
+      expect(t.ratio).toBeCloseTo(t.enclave.totalS / t.plain.totalS, 10);
+    }
+    // The 2-thread entry is the headline run itself.
+    expect(r.privacyTaxByThreads.find((t: { threads: number }) => t.threads === 2).ratio).toBe(r.privacyTax);
+    // Amdahl: s + p is each side's 1-thread time, and the projections follow from the fits.
+    const one = r.privacyTaxByThreads[0];
+    const { enclave, plain } = r.amdahl.fits;
+    expect(enclave.serialS + enclave.parallelS).toBeCloseTo(one.enclave.totalS, 10);
+    expect(plain.serialS + plain.parallelS).toBeCloseTo(one.plain.totalS, 10);
+    const at = (x: { serialS: number; parallelS: number }, n: number) => x.serialS + x.parallelS / n;
+    expect(r.projectedTax16).toBeCloseTo(at(enclave, 16) / at(plain, 16), 10);
+    expect(r.projectedTax64).toBeCloseTo(at(enclave, 64) / at(plain, 64), 10);
+    expect(r.physicalLimit.loadFloorRatio).toBeGreaterThan(1);
+    expect(r.decrypt).toMatchObject({ parallelMBps: positive, workers: availableParallelism() });
+    expect(Object.keys(r.targets)).toEqual(
+      expect.arrayContaining([
+        "decryptRatio",
+        "privacyTax",
+        "projectedTax16",
+        "relayRatio",
+        "snpVerifyPerSec",
+      ]),
+    );
   });
 });

@@ -31,6 +31,7 @@ describe("browser bundle", () => {
       write: false,
       logLevel: "silent",
     });
-    await expect(bundle).rejects.toThrow();
+    // Refused for the Node built-ins it imports, not for some other build error.
+    await expect(bundle).rejects.toThrow(/Could not resolve "node:/);
   });
 });

@@ -14,6 +14,7 @@ import { isCleanroomError } from "../../attestation/errors.js";
 import { bundleEvidence } from "../../attestation/evidence.js";
 import type { SimPlatform } from "../../attestation/sim/platform.js";
 import { simSnpEvidence } from "../../attestation/sim/snp.js";
+import { CleanroomClient, type ClientOptions, HostClient, MemoryStateStore } from "../../client/sdk/index.js";
 import { verifyHeaderMac } from "../../protocol/age/file-key.js";
 import { parseHeader } from "../../protocol/age/header.js";
 import { decodeIdentity, generateIdentity, identityToRecipient } from "../../protocol/age/keys.js";
@@ -29,12 +30,14 @@ import {
 import { contractDigest } from "../../protocol/contract/digest.js";
 import type { Contract } from "../../protocol/contract/types.js";
 import { decryptAtEnclave } from "../../protocol/jose/decrypt.js";
+import { type ErrorDetail, signErrorDetail } from "../../protocol/jose/error-detail.js";
 import { EnvelopeError } from "../../protocol/jose/errors.js";
 import type { RequestPayload } from "../../protocol/jose/messages.js";
 import { ReplayGuard } from "../../protocol/jose/replay-guard.js";
 import { signResponse } from "../../protocol/jose/sign-response.js";
 import { verifyRequest } from "../../protocol/jose/verify-request.js";
 import { importX25519PrivateKey } from "../../protocol/jose/x25519.js";
+import { simPolicy, type TestParty } from "./setup.js";
 
 interface Enclave {
   keys: EnclaveKeys;
@@ -44,6 +47,17 @@ interface Enclave {
 }
 
 export const RESULT_CSV = "campaign,buyers\nspring,120\nsummer,75\n";
+/** The same result as the enclave writes JSON: BIGINT counts as text, as DuckDB hands them over. */
+export const RESULT_JSON = JSON.stringify({
+  columns: [
+    { name: "campaign", type: "VARCHAR" },
+    { name: "buyers", type: "BIGINT" },
+  ],
+  rows: [
+    ["spring", "120"],
+    ["summer", "75"],
+  ],
+});
 
 export class FakeHost {
   readonly requests: string[] = [];
@@ -63,6 +77,18 @@ export class FakeHost {
   corruptResult = false;
   /** Give receipts a parameter key other than the one the signed digest was made with. */
   wrongParamsKey = false;
+  /** Answer every grant with the first grant's (signed) ingest answer: a replay under another nonce. */
+  replayIngest = false;
+  /** Send another quality report (encrypted to the owner, as anyone can) than the one the answer signs. */
+  swapQuality = false;
+  #firstIngest: { response: string; quality: string } | undefined;
+  /**
+   * Refuse queries as the enclave would: 400 with this code, a fixed message and this detail sealed
+   * to the requester (signed with `rogueKey` if set, answering another nonce if `wrongInReplyTo`).
+   */
+  refuseQuery: ErrorDetail | undefined;
+  /** Relay this code with `refuseQuery`'s detail instead of the detail's own. */
+  refuseQueryCode: string | undefined;
   /** Signed responses by result id (GET /results/:id). */
   readonly responses = new Map<string, string>();
   enclave!: Enclave;
@@ -93,8 +119,23 @@ export class FakeHost {
     return new Promise((ok) => this.#server.close(() => ok()));
   }
 
-  /** A new enclave instance: new keys, the audit log continuing from the stored head. */
-  async restartEnclave(): Promise<void> {
+  /** A client of `party` on this host, trusting the platform it attests on (fresh state unless `o` says). */
+  openClient(party: TestParty, o: Partial<ClientOptions> = {}): Promise<CleanroomClient> {
+    return CleanroomClient.open({
+      host: new HostClient(this.url),
+      store: new MemoryStateStore(),
+      policy: simPolicy(this.platform),
+      contract: this.contract,
+      keys: party.keys,
+      ...o,
+    });
+  }
+
+  /**
+   * A new enclave instance: new keys, the audit log continuing from the stored head, its first
+   * entry carrying evidence from `platform` (default the host's own) over the new keys.
+   */
+  async restartEnclave(platform: SimPlatform = this.platform): Promise<void> {
     const pair = (await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
       "sign",
       "verify",
@@ -107,8 +148,8 @@ export class FakeHost {
     };
     const { log, started } = await AuditLog.start({
       signingKey: pair.privateKey,
-      publicJwk: keys.signingKey,
-      keysDigest: toHex(await keysDigest(keys)),
+      keys,
+      attest: (reportData) => simSnpEvidence(platform.amd, { reportData, measurement: platform.measurement }),
       ...(this.enclave ? { head: this.enclave.log.head } : {}),
     });
     this.entries.push(started.jws);
@@ -143,6 +184,7 @@ export class FakeHost {
     return verifyRequest<K>(jws, this.contract, this.guard, {
       expectedKind: kind,
       contractDigest: this.#digest,
+      audience: toHex(await keysDigest(this.enclave.keys)),
     });
   }
 
@@ -166,6 +208,18 @@ export class FakeHost {
       this.blobs.set(blob[1]!, body);
       return json(res, 201, { digest: blob[1] });
     }
+    // Resumable uploads, whole requests only: the real store's resumption is tested in test/host.
+    const upload = /^\/blobs\/([0-9a-f]{64})\/upload$/.exec(path);
+    if (req.method === "GET" && upload) {
+      const held = this.blobs.get(upload[1]!);
+      return json(res, 200, { offset: held?.length ?? 0, length: held?.length ?? null, complete: !!held });
+    }
+    if (req.method === "PATCH" && blob) {
+      if (url.searchParams.get("offset") !== "0") return json(res, 409, err("ERR_UPLOAD_OFFSET", "offset"));
+      if (toHex(await sha256(body)) !== blob[1]) return json(res, 400, err("ERR_DIGEST_MISMATCH", "digest"));
+      this.blobs.set(blob[1]!, body);
+      return json(res, 200, { offset: body.length, length: body.length, complete: true });
+    }
     if (req.method === "POST" && path === "/grants") {
       const { jwe, dataset, digest } = JSON.parse(new TextDecoder().decode(body));
       const r = await this.#request(jwe, "grant");
@@ -181,21 +235,48 @@ export class FakeHost {
       const head1 = await this.#append("grant", { ...g, party: r.party });
       const grantResponse = await this.#respond({ ...g, head: head1 }, r.nonce);
       const head2 = await this.#append("dataset-loaded", { ...g, rows: 3 });
-      return json(res, 200, {
-        grant: { response: grantResponse },
-        ingest: { response: await this.#respond({ ...g, rows: 3, head: head2 }) },
-      });
+      const owner = this.contract.parties.find((p) => p.id === r.party)!;
+      const quality = await encryptBytes(new TextEncoder().encode('{"rowsAccepted":3}'), [
+        owner.ageRecipient,
+      ]);
+      const qualityDigest = await ciphertextDigest(quality);
+      let ingest = {
+        response: await this.#respond(
+          { ...g, rows: 3, version: 1, mode: "new", totalRows: 3, qualityDigest, head: head2 },
+          r.nonce,
+        ),
+        quality: Buffer.from(quality).toString("base64"),
+      };
+      this.#firstIngest ??= ingest;
+      if (this.replayIngest) ingest = this.#firstIngest;
+      if (this.swapQuality) {
+        const other = await encryptBytes(new TextEncoder().encode('{"rowsAccepted":0}'), [
+          owner.ageRecipient,
+        ]);
+        ingest = { ...ingest, quality: Buffer.from(other).toString("base64") };
+      }
+      return json(res, 200, { grant: { response: grantResponse }, ingest });
     }
     if (req.method === "POST" && path === "/queries") {
       const { jwe } = JSON.parse(new TextDecoder().decode(body));
       const r = await this.#request(jwe, "query");
+      if (this.refuseQuery) {
+        const plaintext = await signErrorDetail(this.refuseQuery, this.rogueKey ?? this.enclave.signingKey, {
+          inReplyTo: this.wrongInReplyTo ? "0".repeat(32) : r.nonce,
+        });
+        const to = this.contract.parties.find((p) => p.id === r.party)!.ageRecipient;
+        const detail = Buffer.from(await encryptBytes(plaintext, [to])).toString("base64");
+        const code = this.refuseQueryCode ?? this.refuseQuery.code;
+        return json(res, 400, { error: { code, message: "refused", detail } });
+      }
       const q = this.contract.queries.find((x) => x.id === r.body.queryId);
       if (!q) return json(res, 400, err("ERR_QUERY_REFUSED", "unknown query"));
       const lh = r.body.auditHead;
       if (lh && lh.seq > this.head.seq) return json(res, 409, err("ERR_LEDGER", "ledger behind"));
-      const data = new TextEncoder().encode(RESULT_CSV);
+      const text = r.body.resultFormat === "json" ? RESULT_JSON : RESULT_CSV;
+      const data = new TextEncoder().encode(text);
       const id = `r${++this.#results}`;
-      const sent = this.corruptResult ? new TextEncoder().encode(RESULT_CSV.replace("120", "121")) : data;
+      const sent = this.corruptResult ? new TextEncoder().encode(text.replace("120", "121")) : data;
       const paramsKey = newParamsKey();
       const resultDigests: Record<string, string> = {};
       const receipts: Record<string, string> = {};
@@ -246,6 +327,15 @@ export class FakeHost {
       );
       this.responses.set(id, response);
       return json(res, 200, { id, response, recipients: q.recipients });
+    }
+    if (req.method === "GET" && path === "/results") {
+      // The runs with a result for the party, newest first (host/routes-results.ts).
+      const party = url.searchParams.get("party") ?? "";
+      const results = [...this.responses]
+        .filter(([id]) => this.results.has(`${id}/${party}`))
+        .reverse()
+        .map(([id, response]) => ({ id, response, recipients: [party], created: new Date(0).toISOString() }));
+      return json(res, 200, { results });
     }
     const meta = /^\/results\/([A-Za-z0-9_-]+)$/.exec(path);
     if (req.method === "GET" && meta) {

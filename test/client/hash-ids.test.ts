@@ -141,14 +141,15 @@ describe("hashCsv", () => {
     );
   });
 
-  it("names the record of a value that does not normalise, and a missing column", async () => {
+  it("names the record and column of a value that does not normalise, and a missing column", async () => {
     await expect(collect(["phone\n+16505551212\nnot a phone\n"], "phone", "phone")).rejects.toMatchObject({
       code: "ERR_NORMALIZE",
-      message: "record 3: not a phone number",
+      message: "record 3, column phone: not a phone number",
     });
     await expect(collect(["a,b\n1,2\n"], "email", "email")).rejects.toMatchObject({
       code: "ERR_CSV",
       row: 1,
+      message: "csv record 1: header has no column email (columns: a, b)",
     });
     await expect(collect(['email\n"unterminated\n'], "email", "email")).rejects.toMatchObject({
       code: "ERR_CSV",

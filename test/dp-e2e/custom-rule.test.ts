@@ -14,7 +14,7 @@ import { checkDpSpec, customSql, DP_THRESHOLD_COLUMN, dpSpecOf } from "../../enc
 import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
 import { createTypedTable } from "../../enclave/sql/ingest.js";
 import type { ApprovedQuery, DpPolicy, ParameterType } from "../../protocol/contract/types.js";
-import { dataset } from "../sql/helpers.js";
+import { dataset, everyUnit } from "../sql/helpers.js";
 
 const M = 3;
 const CLAMP = { lower: 0, upper: 100 };
@@ -115,7 +115,7 @@ async function rewrite(engine: SqlEngine, query: ApprovedQuery) {
 /** The exact (pre-noise) rewritten result: columns with types, JSON rows, hidden count. */
 async function exact(engine: SqlEngine, query: ApprovedQuery, params: Record<string, string> = {}) {
   const { sql, hidden } = await rewrite(engine, query);
-  const reader = await engine.connection.runAndReadAll(sql, params);
+  const reader = await engine.connection.runAndReadAll(everyUnit(sql), params);
   const names = reader.columnNames();
   const types = reader.columnTypes().map(String);
   return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows: reader.getRowsJson(), hidden };

@@ -12,6 +12,7 @@ import { PrivacyBudget } from "../../enclave/dp/budget.js";
 import type { AuditEntry } from "../../protocol/audit/entry.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
 import type { ApprovedQuery } from "../../protocol/contract/types.js";
+import { testPolicy } from "../enclave/sim.js";
 import type { Party } from "../enclave/world.js";
 import {
   AGE_BANDS,
@@ -92,9 +93,7 @@ describe("DP count end to end", () => {
 
   it("records epsilon and one ledger debit per recipient in the audit log; the ledger rebuilds from it", async () => {
     const { entries, head } = budgets.enclave.audit(1);
-    const log = await verifyAuditLog(entries, [budgets.enclave.keys.publicKeys.signingKey], {
-      expectedHead: head,
-    });
+    const log = await verifyAuditLog(entries, await testPolicy(), { heads: [head] });
     const runs = log.entries.filter((e): e is AuditEntry<"query-run"> => e.kind === "query-run");
     expect(runs.map((r) => [r.data.requester, r.data.query, r.data.epsilon])).toEqual([
       ["publisher", "buyers-dp", 1],

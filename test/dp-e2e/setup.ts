@@ -173,14 +173,38 @@ export class Clients {
     return next;
   }
 
-  /** Each owner encrypts to itself and grants with the file key (works across restarts). */
+  /**
+   * Each owner encrypts to itself and grants with the file key (works across restarts),
+   * presenting its highest head as its client does, and remembers the heads of the answers.
+   */
   async load(csv: { purchases: string; exposures: string }): Promise<void> {
     for (const [owner, id, text] of [
       [this.advertiser, purchases.id, csv.purchases],
       [this.publisher, exposures.id, csv.exposures],
     ] as const) {
-      await serveCsv(this.enclave, this.contract, owner, id, text);
+      const seen = this.heads.get(owner.id);
+      const { granted, loaded } = await serveCsv(
+        this.enclave,
+        this.contract,
+        owner,
+        id,
+        text,
+        seen ? { auditHead: seen } : {},
+      );
+      for (const jws of [granted.response, loaded.response]) {
+        const { body } = await verifyResponse<{ head: AuditHead }>(
+          jws,
+          this.enclave.keys.publicKeys.signingKey,
+        );
+        this.saw(owner.id, body.head);
+      }
     }
+  }
+
+  /** The highest head of a signed answer `party` verified is what it presents next (its client's state). */
+  saw(party: string, head: AuditHead): void {
+    const seen = this.heads.get(party);
+    if (!seen || head.seq > seen.seq) this.heads.set(party, head);
   }
 
   /** Runs a query as `party`, presenting its highest head; returns the verified body and rows. */
@@ -199,7 +223,7 @@ export class Clients {
       reply.response,
       this.enclave.keys.publicKeys.signingKey,
     );
-    if (!seen || body.head.seq > seen.seq) this.heads.set(party.id, body.head);
+    this.saw(party.id, body.head);
     const text = await openResult(party, reply.results![party.id]!);
     const receipt = await openReceipt(party, body.receipts[party.id]!);
     return { body, rows: (JSON.parse(text) as { rows: unknown[][] }).rows, receipt };

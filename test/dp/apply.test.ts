@@ -1,5 +1,5 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
-import { applyDp, type DpSpec } from "../../enclave/dp/apply.js";
+import { applyDp, DpRelease, type DpSpec } from "../../enclave/dp/apply.js";
 import { seededRng } from "../../enclave/dp/random.js";
 import type { QueryResult } from "../../enclave/sql/run.js";
 
@@ -41,7 +41,6 @@ describe("applyDp", () => {
     const out = applyDp(result, spec, seededRng("apply"));
     expect(out.columns).toEqual(result.columns);
     expect(out.rows.map((r) => r[0])).toEqual(["north", "east"]);
-    expect(out.thresholdDropped).toBe(1);
     expect(out).not.toHaveProperty("groupsSuppressed");
     const [north, east] = out.rows;
     expect(north![1]).toMatch(/^\d+$/);
@@ -129,7 +128,6 @@ describe("applyDp", () => {
     // "east" (not declared) is dropped whatever its counts; "west" (no data) is there anyway.
     expect(out.rows.map((r) => r[0])).toEqual(["west", "north", "south"]);
     expect(out.delta).toBe(0);
-    expect(out.thresholdDropped).toBe(0);
     const [west, north, south] = out.rows;
     // Zero rows take the cell kinds of their column types: BIGINT and DECIMAL as strings.
     expect(west![1]).toMatch(/^\d+$/);
@@ -237,5 +235,47 @@ describe("applyDp", () => {
     });
     refuse(result, { ...spec, delta: 2 });
     refuse(result, { ...spec, policy: { ...policy, epsilon: 0 } });
+  });
+});
+
+describe("DpRelease (streamed)", () => {
+  const many = {
+    columns: result.columns,
+    rows: Array.from({ length: 300 }, (_, i) => [
+      `r${String(i).padStart(3, "0")}`,
+      "5000",
+      "9000",
+      "300000.50",
+      33.3,
+    ]),
+  };
+  const byText = (a: readonly unknown[], b: readonly unknown[]) =>
+    JSON.stringify(a) < JSON.stringify(b) ? -1 : JSON.stringify(a) > JSON.stringify(b) ? 1 : 0;
+
+  it("fed in chunks and pruned to the cap, releases exactly the first rows of the whole release", () => {
+    const whole = applyDp(many, spec, seededRng("stream")).rows.sort(byText).slice(0, 25);
+    const release = new DpRelease(many.columns, spec, seededRng("stream"));
+    for (let i = 0; i < many.rows.length; i += 40) {
+      release.add(many.rows.slice(i, i + 40));
+      if (release.size > 50) release.prune(25, byText);
+    }
+    release.prune(25, byText);
+    expect(release.size).toBe(25);
+    expect(release.finish().rows).toEqual(whole);
+  });
+
+  it("keeps only declared groups of a public result, and refuses a second row of a single one", () => {
+    const domain = [{ column: "region", values: ["north", "west"] }];
+    const pub = new DpRelease(
+      result.columns,
+      { ...spec, groups: "public", policy: { ...policy, domain } },
+      seededRng("p"),
+    );
+    pub.add(result.rows.slice(0, 1));
+    pub.add(result.rows.slice(1));
+    expect(pub.finish().rows.map((r) => r[0])).toEqual(["north", "west"]);
+    const single = new DpRelease(result.columns, { ...spec, groups: "single" }, seededRng("s"));
+    single.add(result.rows.slice(0, 1));
+    expect(() => single.add(result.rows.slice(1, 2))).toThrow(code("ERR_DP_POLICY"));
   });
 });

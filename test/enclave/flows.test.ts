@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bindingData } from "../../attestation/binding.js";
 import { fromBase64, fromHex } from "../../attestation/bytes.js";
+import { parseReport } from "../../attestation/snp/report.js";
 import type { Enclave } from "../../enclave/runtime.js";
 import { decryptBytes } from "../../protocol/age/stream-node.js";
 import type { AuditEntry } from "../../protocol/audit/entry.js";
@@ -17,6 +18,7 @@ import type { Contract } from "../../protocol/contract/types.js";
 import type { QueryBody, QueryResponseBody } from "../../protocol/jose/messages.js";
 import { verifyResponse } from "../../protocol/jose/verify-response.js";
 import { exposures, lastTouch, purchases, useCaseCsv } from "../sql/usecases.js";
+import { testPolicy } from "./sim.js";
 import * as truth from "./truth.js";
 import {
   admit,
@@ -62,7 +64,7 @@ describe("enclave flow (class API)", () => {
     expect(bundle.contractDigest).toBeNull();
     expect(bundle.keys).toEqual(enclave.keys.publicKeys);
     const expected = await bindingData({ keys: bundle.keys, contractDigest: null, nonce: fromHex(nonce) });
-    expect(fromBase64(bundle.evidence).subarray(0, 64)).toEqual(expected);
+    expect(parseReport(fromBase64(bundle.evidence)).reportData).toEqual(expected);
     expect(() => enclave.getContract()).toThrow(expect.objectContaining({ code: "ERR_NO_CONTRACT" }));
     expect(enclave.health()).toMatchObject({ ok: true, contractDigest: null, head: { seq: 1 } });
   });
@@ -204,7 +206,7 @@ describe("enclave flow (class API)", () => {
     truth.expectNoisy(lastTouch, names, result.rows, e);
     await expect(
       decryptBytes(fromBase64(reply.results!.advertiser!), publisher.identity),
-    ).rejects.toBeDefined();
+    ).rejects.toMatchObject({ code: "ERR_AGE_NO_IDENTITY" });
   });
 
   it("audience insight suppresses the rare band", async () => {
@@ -240,7 +242,7 @@ describe("enclave flow (class API)", () => {
 
   it("keeps an audit log that verifies with its signing key and records every event", async () => {
     const { entries, head } = enclave.audit(1);
-    const log = await verifyAuditLog(entries, [enclave.keys.publicKeys.signingKey], { expectedHead: head });
+    const log = await verifyAuditLog(entries, await testPolicy(), { heads: [head] });
     expect(log.entries.map((e) => e.kind)).toEqual([
       "enclave-started",
       "contract-accepted",
@@ -255,12 +257,15 @@ describe("enclave flow (class API)", () => {
       "query-run",
     ]);
     const run = log.entries[6] as AuditEntry<"query-run">;
+    // A guarded query that released rows carries the digest of its sealed guard history.
     expect(Object.keys(run.data).sort()).toEqual([
       "epsilon",
+      "guard",
       "paramsDigest",
       "query",
       "requester",
       "resultDigests",
+      "versions",
     ]);
     expect(run.data).toMatchObject({ query: "closed-loop", requester: "publisher", epsilon: 0 });
     expect(Object.keys(run.data.resultDigests).sort()).toEqual(["advertiser", "publisher"]);

@@ -19,6 +19,7 @@ import { canonicalBytes } from "../../protocol/contract/digest.js";
 import type { ApprovedQuery, Contract } from "../../protocol/contract/types.js";
 import type { QueryResponseBody } from "../../protocol/jose/messages.js";
 import { hashedEmail } from "../sql/usecases.js";
+import { testPolicy } from "./sim.js";
 import {
   openReceipt,
   openResult,
@@ -75,7 +76,7 @@ beforeAll(async () => {
     }),
   );
   const { entries } = enclave.audit(1);
-  const log = await verifyAuditLog(entries, [enclave.keys.publicKeys.signingKey]);
+  const log = await verifyAuditLog(entries, await testPolicy());
   seen = {
     response: reply.response,
     body: (decodeJwt(reply.response) as unknown as { body: QueryResponseBody }).body,
@@ -133,12 +134,15 @@ describe("the host's view of a query run", () => {
 
   it("no count is in the clear: not in the response, not in the audit entry", () => {
     expect(Object.keys(seen.body).sort()).toEqual(RESPONSE_BODY_KEYS);
+    // `guard`: the digest of the run's sealed guard history (opaque ciphertext at the host).
     expect(Object.keys(seen.entry.data).sort()).toEqual([
       "epsilon",
+      "guard",
       "paramsDigest",
       "query",
       "requester",
       "resultDigests",
+      "versions",
     ]);
   });
 

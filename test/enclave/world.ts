@@ -6,23 +6,26 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { base64url } from "jose";
+import { sealShare } from "../../client/sdk/seal-share.js";
+import type { EvidenceProvider } from "../../enclave/platform/provider.js";
 import { Enclave } from "../../enclave/runtime.js";
 import type { EngineOptions } from "../../enclave/sql/engine.js";
 import { openHeader } from "../../protocol/age/envelope.js";
 import { parseHeader } from "../../protocol/age/header.js";
 import { generateIdentity, identityToRecipient } from "../../protocol/age/keys.js";
 import { decryptBytes, encryptBytes } from "../../protocol/age/stream-node.js";
+import type { AuditHead } from "../../protocol/audit/entry.js";
 import { parseReceipt, type QueryReceipt } from "../../protocol/audit/query-run.js";
 import { contractDigest } from "../../protocol/contract/digest.js";
 import { signApproval } from "../../protocol/contract/sign.js";
-import type { ApprovedQuery, Contract, Dataset } from "../../protocol/contract/types.js";
+import type { ApprovedQuery, Contract, Dataset, OutputPolicy } from "../../protocol/contract/types.js";
 import { encryptToEnclave } from "../../protocol/jose/encrypt.js";
-import type { RequestBodies, RequestKind } from "../../protocol/jose/messages.js";
+import type { GrantBody, RequestBodies, RequestKind } from "../../protocol/jose/messages.js";
 import { signRequest } from "../../protocol/jose/sign-request.js";
 import { makeParty, type TestParty } from "../protocol/fixtures.js";
 import { dataset } from "../sql/helpers.js";
-import { exposures, purchases, useCaseQueries } from "../sql/usecases.js";
-import { fakeProvider } from "./fake-provider.js";
+import { exposures, K, purchases, useCaseQueries } from "../sql/usecases.js";
+import { simProvider } from "./sim.js";
 
 export interface Party extends TestParty {
   identity: string;
@@ -65,13 +68,15 @@ export async function approvals(contract: Contract, parties: Party[]): Promise<s
 
 export interface StartOptions {
   releaseQuantumMs?: number;
+  /** Default: the simulated platform shared by the test process (sim.ts). */
+  provider?: EvidenceProvider;
   /** Over the defaults (512 MB, 2 threads). */
   engineOptions?: EngineOptions;
 }
 
 export async function startEnclave(o: StartOptions = {}): Promise<Enclave> {
   return Enclave.start({
-    provider: fakeProvider(),
+    provider: o.provider ?? (await simProvider()),
     engineOptions: { memoryLimit: "512MB", threads: 2, ...o.engineOptions },
     ...(o.releaseQuantumMs !== undefined ? { releaseQuantumMs: o.releaseQuantumMs } : {}),
   });
@@ -110,6 +115,15 @@ export async function openWorld(
   return { enclave, contract, advertiser, publisher };
 }
 
+/** A grant body of `party` with its seal share for `contract`, as its client sends it. */
+export async function grantBody(
+  contract: Contract,
+  party: Party,
+  body: Omit<GrantBody, "sealShare">,
+): Promise<GrantBody> {
+  return { ...body, sealShare: await sealShare(party.identity, (await contractDigest(contract)).hex) };
+}
+
 /** A signed request from `party`, sealed to the enclave's attested X25519 key. */
 export async function sealed<K extends RequestKind>(
   enclave: Enclave,
@@ -123,6 +137,7 @@ export async function sealed<K extends RequestKind>(
     partyId: party.id,
     privateKey: party.privateKey,
     contractDigest: (await contractDigest(contract)).hex,
+    audience: enclave.keys.keysDigest,
     counter: party.seq,
   });
   return encryptToEnclave(jws, enclave.keys.jwePublicJwk);
@@ -157,7 +172,7 @@ export async function serveCsv(
   owner: Party,
   dataset: string,
   plaintext: string | Uint8Array,
-  o: { toEnclave?: boolean; pieceSize?: number } = {},
+  o: { toEnclave?: boolean; pieceSize?: number; auditHead?: AuditHead } = {},
 ) {
   const bytes = typeof plaintext === "string" ? utf8(plaintext) : plaintext;
   const { ciphertext, fileKey } = o.toEnclave
@@ -165,15 +180,74 @@ export async function serveCsv(
     : await encryptToSelf(owner, bytes);
   const digest = sha256hex(ciphertext);
   const granted = await enclave.handleRequest(
-    await sealed(enclave, contract, owner, "grant", {
-      dataset,
-      ciphertextDigest: digest,
-      ...(fileKey ? { fileKey } : {}),
-    }),
+    await sealed(
+      enclave,
+      contract,
+      owner,
+      "grant",
+      await grantBody(contract, owner, {
+        dataset,
+        ciphertextDigest: digest,
+        ...(fileKey ? { fileKey } : {}),
+        ...(o.auditHead ? { auditHead: o.auditHead } : {}),
+      }),
+    ),
   );
   const loaded = await enclave.ingest(dataset, digest, pieces(ciphertext, o.pieceSize));
   return { digest, granted, loaded };
 }
+
+/** An aggregation without parameters that the advertiser receives (and runs, unless `runners` say otherwise). */
+export function advertiserAggregation(
+  id: string,
+  sql: string,
+  policy: Omit<OutputPolicy, "kind">,
+  runners = ["advertiser"],
+): ApprovedQuery {
+  return {
+    id,
+    sql,
+    parameters: [],
+    runners,
+    recipients: ["advertiser"],
+    policy: { kind: "aggregation", ...policy },
+  };
+}
+
+/** An advertiser's people, each in a group `grp`. */
+export const people: Dataset = dataset(
+  "people",
+  "advertiser",
+  { user_id: "VARCHAR", grp: "VARCHAR" },
+  { dimensions: ["grp"] },
+  "sha256-hex",
+);
+
+/** People per group at k = K, with `policy` over that. */
+export const peopleByGroup = (id: string, policy: Partial<OutputPolicy> = {}, runners?: string[]) =>
+  advertiserAggregation(
+    id,
+    "SELECT p.grp AS grp, count(DISTINCT p.user_id) AS n FROM people p GROUP BY p.grp",
+    { minDistinctIdentities: K, allowedColumns: ["grp", "n"], ...policy },
+    runners,
+  );
+
+/** A publisher's members, each in a tier. */
+export const members: Dataset = dataset(
+  "members",
+  "publisher",
+  { user_id: "VARCHAR", tier: "VARCHAR" },
+  { dimensions: ["tier"] },
+  "sha256-hex",
+);
+
+/** Members per tier at k = 10, with `policy` over that. */
+export const membersByTier = (id: string, policy: Partial<OutputPolicy> = {}) =>
+  advertiserAggregation(
+    id,
+    "SELECT m.tier AS tier, count(DISTINCT m.user_id) AS n FROM members m GROUP BY m.tier",
+    { minDistinctIdentities: 10, allowedColumns: ["tier", "n"], ...policy },
+  );
 
 /** A publisher's dataset of who referred whom (referrer a dimension). */
 export const referrals: Dataset = dataset(
@@ -188,21 +262,13 @@ export const referrals: Dataset = dataset(
  * Every referrer's group over a self-join of referrals on the identity: its work grows with the
  * square of one person's rows. k = 10, no differencing guard, so each run releases the same answer.
  */
-export const referrersSelfJoin: ApprovedQuery = {
-  id: "referrers-self-join",
-  sql: `SELECT a.referrer AS referrer, count(DISTINCT a.user_id) AS n
+export const referrersSelfJoin: ApprovedQuery = advertiserAggregation(
+  "referrers-self-join",
+  `SELECT a.referrer AS referrer, count(DISTINCT a.user_id) AS n
 FROM referrals a JOIN referrals b ON a.user_id = b.user_id
 GROUP BY a.referrer`,
-  parameters: [],
-  runners: ["advertiser"],
-  recipients: ["advertiser"],
-  policy: {
-    kind: "aggregation",
-    minDistinctIdentities: 10,
-    allowedColumns: ["referrer", "n"],
-    differencingGuard: false,
-  },
-};
+  { minDistinctIdentities: 10, allowedColumns: ["referrer", "n"], differencingGuard: false },
+);
 
 /** The keys of a query answer's signed body: no count or digest of a plaintext among them. */
 export const RESPONSE_BODY_KEYS = [
@@ -214,6 +280,7 @@ export const RESPONSE_BODY_KEYS = [
   "receipts",
   "requester",
   "resultDigests",
+  "versions",
 ];
 
 export async function openResult(party: Party, b64: string): Promise<string> {

@@ -99,7 +99,7 @@ describe("PUT/HEAD /blobs/:sha256", () => {
       expect(head.statusCode, id).toBeGreaterThanOrEqual(400);
     }
     expect(await readdir(join(host.dir, "blobs"))).toEqual([]);
-    expect((await readdir(host.dir)).sort()).toEqual(["blobs", "results", "tmp"]);
+    expect((await readdir(host.dir)).sort()).toEqual(["blobs", "guard", "results", "tmp", "uploads"]);
   });
 
   it("the store itself refuses any id that is not exactly 64 lowercase hex", async () => {

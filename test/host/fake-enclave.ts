@@ -53,6 +53,20 @@ export class FakeEnclave {
       },
     };
   };
+  /**
+   * How POST /v1/audit/restore answers; the default takes the log and continues it with a new
+   * "enclave-started" entry, as the enclave does once it has verified it.
+   */
+  onRestore: (entries: string[]) => FakeReply = (entries) => {
+    this.audit.splice(0, this.audit.length, ...entries);
+    this.prev = entries.length
+      ? createHash("sha256")
+          .update(Buffer.from(entries.at(-1)!.split(".")[1]!, "base64url"))
+          .digest("hex")
+      : "0".repeat(64);
+    this.appendAudit("enclave-started", { signingKey: "k2", keysDigest: "0".repeat(64) });
+    return { status: 200, body: { head: this.head } };
+  };
   private server = http.createServer((req, res) => this.handle(req, res));
 
   static async start(): Promise<FakeEnclave> {
@@ -85,6 +99,14 @@ export class FakeEnclave {
     this.prev = createHash("sha256").update(payload).digest("hex");
   }
 
+  /** A restarted instance: no contract, and a chain of its own first entry only. */
+  restart(): void {
+    this.contract = null;
+    this.audit.length = 0;
+    this.prev = "0".repeat(64);
+    this.appendAudit("enclave-started", { signingKey: "k-new", keysDigest: "0".repeat(64) });
+  }
+
   respond(body: Record<string, unknown>): string {
     this.appendAudit("event", { n: this.audit.length });
     return fakeJws({ iat: 1, body: { ...body, head: this.head } });
@@ -115,7 +137,13 @@ export class FakeEnclave {
       case "GET /v1/health":
         return {
           status: 200,
-          body: { ok: true, platform: "sev-snp", simulated: true, contractDigest: null, head: this.head },
+          body: {
+            ok: true,
+            platform: "sev-snp",
+            simulated: true,
+            contractDigest: this.contract ? "d".repeat(64) : null,
+            head: this.head,
+          },
         };
       case "GET /v1/evidence":
         return {
@@ -142,6 +170,8 @@ export class FakeEnclave {
         return this.onRequest((JSON.parse(body.toString("utf8")) as { jwe: string }).jwe);
       case "POST ingest":
         return this.onIngest(ingest![1]!, url.searchParams.get("digest") ?? "", body);
+      case "POST /v1/audit/restore":
+        return this.onRestore((JSON.parse(body.toString("utf8")) as { entries: string[] }).entries);
       case "GET /v1/audit": {
         const from = Number(url.searchParams.get("from") ?? "1");
         return { status: 200, body: { entries: this.audit.slice(Math.max(0, from - 1)), head: this.head } };

@@ -11,7 +11,6 @@
 import type { Json } from "@duckdb/node-api";
 import { applyDp, type DpSpec } from "../../enclave/dp/apply.js";
 import type { Rng } from "../../enclave/dp/random.js";
-import { noised } from "../../enclave/queries.js";
 import { openEngine, type SqlEngine } from "../../enclave/sql/engine.js";
 import { ingestDataset } from "../../enclave/sql/ingest.js";
 import { canonicalRows } from "../../enclave/sql/policy.js";
@@ -177,12 +176,12 @@ export async function loadWorld(
 }
 
 /**
- * The released rows of a DP run, by enclave/queries.ts `noised` itself: applyDp over the visible
- * and hidden columns, then canonical row order (no row cap here: `noised` with `maxRows` is what
- * test/privacy-audit/oracles.test.ts uses).
+ * The released rows of a DP run, as enclave/sql/run.ts releases them (DpRelease over the visible
+ * and hidden columns, then canonical row order), over one exact result so it can be sampled many
+ * times; no row cap here (test/privacy-audit/oracles.test.ts runs the enclave's own path).
  */
 export function released(result: QueryResult, rng: Rng): Json[][] {
-  return noised(result, rng, Number.POSITIVE_INFINITY).rows;
+  return releasedWith(result, rng, {});
 }
 
 /** A broken release for power checks: `spec` changed, or the rows left in the order `order` gives. */

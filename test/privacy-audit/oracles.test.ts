@@ -33,14 +33,13 @@
 import { type DuckDBConnection, DuckDBInstance, type Json } from "@duckdb/node-api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { seededRng } from "../../enclave/dp/random.js";
-import { noised } from "../../enclave/queries.js";
 import { checkApprovedQuery } from "../../enclave/sql/check.js";
 import { customSql } from "../../enclave/sql/dp-rewrite.js";
 import type { SqlEngine } from "../../enclave/sql/engine.js";
 import { createTypedTable } from "../../enclave/sql/ingest.js";
 import { resultToJson, runApprovedQuery } from "../../enclave/sql/run.js";
 import type { ApprovedQuery, DpPolicy, Parameter } from "../../protocol/contract/types.js";
-import { dataset } from "../sql/helpers.js";
+import { dataset, everyUnit } from "../sql/helpers.js";
 import { binomialTail, id, loadWorld, report, shuffled } from "./audit.js";
 
 const K = 10;
@@ -106,6 +105,34 @@ function custom(idOf: string, sql: string, allowed: string[], dp: DpPolicy, para
   return q;
 }
 
+/**
+ * One noised count per run, each person's single row: ε small enough that the count itself tells
+ * little (the best attacker on one value is right with probability ≤ e^ε / (1 + e^ε) = 0.512).
+ */
+const lowEpsilonCount: DpPolicy = {
+  epsilon: 0.05,
+  budget: 1e9,
+  groups: "single",
+  maxRowsPerIdentity: 1,
+  columns: [{ name: "c", kind: "count" }],
+};
+
+/** People per value of n, for n = 0 and n >= $min, under private groups (each person's single row). */
+const capQuery = (id: string) =>
+  custom(
+    id,
+    "SELECT x.n AS n, count(DISTINCT x.id) AS c FROM people x WHERE x.n = 0 OR x.n >= $min GROUP BY x.n",
+    ["n", "c"],
+    {
+      epsilon: 1,
+      budget: 1e9,
+      groups: "private",
+      maxRowsPerIdentity: 1,
+      columns: [{ name: "c", kind: "count-distinct" }],
+    },
+    [{ name: "min", type: "BIGINT" }],
+  );
+
 type World = "D" | "D'";
 type View = string;
 
@@ -152,9 +179,7 @@ async function enclaveView(
   rng: ReturnType<typeof seededRng>,
 ): Promise<View> {
   try {
-    const exact = await runApprovedQuery(worlds[world], query, params);
-    const result = exact.dp ? noised(exact, rng, worlds[world].maxResultRows) : exact;
-    return resultToJson(result);
+    return resultToJson(await runApprovedQuery(worlds[world], query, params, { rng }));
   } catch (e) {
     return errorView(e);
   }
@@ -245,15 +270,7 @@ describe("a scalar subquery with two rows is no oracle (custom rule)", () => {
     "subquery",
     "SELECT count(*) AS c FROM people x WHERE (SELECT y.n FROM people y WHERE y.note = 'dup') IS NULL",
     ["c"],
-    // ε small enough that the noised count itself tells little: the best attacker on one value
-    // is right with probability ≤ e^ε / (1 + e^ε) = 0.512.
-    {
-      epsilon: 0.05,
-      budget: 1e9,
-      groups: "single",
-      maxRowsPerIdentity: 1,
-      columns: [{ name: "c", kind: "count" }],
-    },
+    lowEpsilonCount,
   );
 
   it("the attacker reading failures (an error or a count near 0) is at chance; without the engine setting it is right every time", async () => {
@@ -266,7 +283,7 @@ describe("a scalar subquery with two rows is no oracle (custom rule)", () => {
     const checked = await checkApprovedQuery(engine, [people], query);
     const { sql } = await customSql(engine.connection, checked);
     const bare = async (w: World) =>
-      plain[w].run(sql).then(
+      plain[w].run(everyUnit(sql)).then(
         () => "ok",
         (e: unknown) => errorView(e),
       );
@@ -279,6 +296,48 @@ describe("a scalar subquery with two rows is no oracle (custom rule)", () => {
       failureMeansTarget,
     );
     expect(right).toBeLessThanOrEqual(PASS);
+  });
+});
+
+describe("an error inside a subquery is no oracle (custom rule)", () => {
+  // TRY cannot hold an expression with a subquery: the target's n (9e18) overflows n * 2 inside
+  // it, on the target's rows alone (every table is restricted to one person's rows).
+  const query = custom(
+    "overflow",
+    "SELECT count(*) AS c FROM people x WHERE (SELECT max(y.n * 2) FROM people y) >= 0",
+    ["c"],
+    lowEpsilonCount,
+  );
+
+  it("the run skips exactly the failing person: the attacker is at chance; a run that fails whole is right every time", async () => {
+    // An answer is about 300 (noise scale 20); a failed run released as no data is about 0.
+    const failureMeansTarget = (v: View): World =>
+      v.startsWith("error:") || Number((JSON.parse(v) as { rows: Json[][] }).rows[0]![0]) < 150 ? "D" : "D'";
+    // Test double: the enclave's own per-person rewrite, run whole on plain DuckDB.
+    const checked = await checkApprovedQuery(worlds["D'"], [people], query);
+    const { sql } = await customSql(worlds["D'"].connection, checked);
+    const bare = async (w: World) =>
+      plain[w].run(everyUnit(sql)).then(
+        () => "ok",
+        (e: unknown) => errorView(e),
+      );
+    expect(await attack("subquery overflow (double: the run fails whole)", bare, errorMeansTarget)).toBe(
+      RUNS,
+    );
+    const rng = seededRng("overflow");
+    const right = await attack(
+      "subquery overflow (enclave)",
+      (w) => enclaveView(w, query, {}, rng),
+      failureMeansTarget,
+    );
+    expect(right).toBeLessThanOrEqual(PASS);
+    // Everyone else is counted: the released count stays near the 300 others, not near 0.
+    const counts: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const v = JSON.parse(await enclaveView("D", query, {}, rng)) as { rows: Json[][] };
+      counts.push(Number(v.rows[0]![0]));
+    }
+    expect(counts.reduce((a, b) => a + b) / counts.length).toBeGreaterThan(220);
   });
 });
 
@@ -304,19 +363,7 @@ describe("the row cap and the suppressed-group count are no oracle", () => {
   });
 
   it("custom rule, private groups: 10 groups before the threshold in D', 11 with the target (cap 10)", async () => {
-    const query = custom(
-      "cap-dp",
-      "SELECT x.n AS n, count(DISTINCT x.id) AS c FROM people x WHERE x.n = 0 OR x.n >= $min GROUP BY x.n",
-      ["n", "c"],
-      {
-        epsilon: 1,
-        budget: 1e9,
-        groups: "private",
-        maxRowsPerIdentity: 1,
-        columns: [{ name: "c", kind: "count-distinct" }],
-      },
-      [{ name: "min", type: "BIGINT" }],
-    );
+    const query = capQuery("cap-dp");
     const params = { min: 1291 }; // n = 0 and n = 1291..1299: 10 groups; the target's makes 11
     // Test double: the cap counted on the rows before the noisy threshold (as it was).
     const capBeforeNoise = async (w: World): Promise<View> => {
@@ -337,6 +384,32 @@ describe("the row cap and the suppressed-group count are no oracle", () => {
       errorMeansTarget,
     );
     expect(right).toBeLessThanOrEqual(PASS);
+  });
+
+  it("custom rule, private groups: 100 groups before the threshold in D', 101 with the target (10 × cap, the former bound)", async () => {
+    const query = capQuery("cap-dp-wide");
+    const params = { min: 1201 }; // 100 groups in D', 101 with the target's: past 10 × the cap of 10
+    // Test double: the run failing once the exact rows pass 10 × the cap (as it did).
+    const boundBeforeNoise = async (w: World): Promise<View> => {
+      const exact = await runApprovedQuery(worlds[w], query, params);
+      return exact.rows.length > 10 * worlds[w].maxResultRows ? "error:ERR_QUERY_RESULT_TOO_LARGE" : "ok";
+    };
+    expect(
+      await attack(
+        "row bound, custom private (double: 10 × cap before noise)",
+        boundBeforeNoise,
+        errorMeansTarget,
+      ),
+    ).toBe(RUNS);
+    const rng = seededRng("cap-dp-wide");
+    const right = await attack(
+      "row bound, custom private (enclave)",
+      (w) => enclaveView(w, query, params, rng),
+      errorMeansTarget,
+    );
+    expect(right).toBeLessThanOrEqual(PASS);
+    // Nothing fails: each run streams every exact row through the release and keeps what passes.
+    expect(await enclaveView("D", query, params, rng)).not.toMatch(/^error:/);
   });
 
   it("custom rule, public groups: the cap counts the declared domain's rows, whatever the data", async () => {

@@ -1,21 +1,26 @@
 import fc from "fast-check";
 import { base64url, calculateJwkThumbprint } from "jose";
 import { beforeAll, describe, expect, it } from "vitest";
+import { toHex } from "../../attestation/bytes.js";
 import { UsageError } from "../../attestation/errors.js";
-import { type AuditHead, GENESIS_HASH } from "../../protocol/audit/entry.js";
+import type { EvidencePolicy } from "../../attestation/evidence.js";
+import { createSimPlatform, type SimPlatform } from "../../attestation/sim/platform.js";
+import { type AuditEntry, type AuditHead, GENESIS_HASH, isAuditEntry } from "../../protocol/audit/entry.js";
 import { AuditError } from "../../protocol/audit/errors.js";
 import { checkHeadNotRolledBack } from "../../protocol/audit/head.js";
 import { AuditLog } from "../../protocol/audit/log.js";
 import { verifyAuditLog } from "../../protocol/audit/verify.js";
 import { canonicalBytes } from "../../protocol/contract/digest.js";
 import { signCompact } from "../../protocol/jose/lib/jws.js";
-import { makeParty, type TestParty } from "./fixtures.js";
+import { makeInstance, type TestInstance } from "./instance.js";
 
 const hex = (n: number) => n.toString(16).padStart(64, "0");
-const KEYS_DIGEST = "11".repeat(32);
 
-let k1: TestParty;
-let k2: TestParty;
+let platform: SimPlatform;
+let rogue: SimPlatform;
+let policy: EvidencePolicy;
+let k1: TestInstance;
+let k2: TestInstance;
 /** 100 entries: 60 by the first enclave instance, then a restart and 40 by the second. */
 let log: string[];
 let heads: AuditHead[];
@@ -41,15 +46,16 @@ async function appendRun(l: AuditLog, i: number) {
 }
 
 beforeAll(async () => {
-  k1 = await makeParty("enclave-1");
-  k2 = await makeParty("enclave-2");
+  [platform, rogue] = await Promise.all([createSimPlatform(), createSimPlatform()]);
+  policy = {
+    measurements: [toHex(platform.measurement)],
+    trustedSimRoots: [new Uint8Array(platform.amd.ark.rawData)],
+  };
+  k1 = await makeInstance(platform);
+  k2 = await makeInstance(platform);
   log = [];
   heads = [{ seq: 0, hash: GENESIS_HASH }];
-  const first = await AuditLog.start({
-    signingKey: k1.privateKey,
-    publicJwk: k1.publicJwk,
-    keysDigest: KEYS_DIGEST,
-  });
+  const first = await AuditLog.start(k1);
   log.push(first.started.jws);
   heads.push(first.started.head);
   for (let i = 1; i < 60; i++) {
@@ -57,12 +63,7 @@ beforeAll(async () => {
     log.push(r.jws);
     heads.push(r.head);
   }
-  const second = await AuditLog.start({
-    signingKey: k2.privateKey,
-    publicJwk: k2.publicJwk,
-    keysDigest: KEYS_DIGEST,
-    head: first.log.head,
-  });
+  const second = await AuditLog.start({ ...k2, head: first.log.head });
   log.push(second.started.jws);
   heads.push(second.started.head);
   // Concurrent appends must still come out as a consistent chain.
@@ -73,38 +74,59 @@ beforeAll(async () => {
   }
 });
 
-const attested = () => [k1.publicJwk, k2.publicJwk];
-
-async function failingSeq(entries: string[], keys = attested(), expectedHead?: AuditHead): Promise<number> {
-  const e = await verifyAuditLog(entries, keys, expectedHead ? { expectedHead } : {}).then(
+async function failure(entries: string[], p = policy, seen?: AuditHead): Promise<AuditError> {
+  const e = await verifyAuditLog(entries, p, seen ? { heads: [seen] } : {}).then(
     () => undefined,
     (x: unknown) => x,
   );
   expect(e).toBeInstanceOf(AuditError);
   expect((e as AuditError).code).toBe("ERR_AUDIT");
-  return (e as AuditError).seq;
+  return e as AuditError;
+}
+
+const failingSeq = async (entries: string[], p = policy, seen?: AuditHead) =>
+  (await failure(entries, p, seen)).seq;
+
+function payloadOf(jws: string): Record<string, unknown> {
+  return JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1]!)));
 }
 
 function tamperPayload(jws: string, edit: (entry: Record<string, unknown>) => void): string {
-  const [h, p, s] = jws.split(".") as [string, string, string];
-  const entry = JSON.parse(new TextDecoder().decode(base64url.decode(p)));
+  const [h, , s] = jws.split(".") as [string, string, string];
+  const entry = payloadOf(jws);
   edit(entry);
   return `${h}.${base64url.encode(canonicalBytes(entry))}.${s}`;
 }
 
+/** `entry` signed by `by` as the audit log signs, under the kid `kid` (default: `by`'s own). */
+async function signEntry(entry: Record<string, unknown>, by: TestInstance, kid?: string): Promise<string> {
+  return signCompact(
+    canonicalBytes(entry),
+    {
+      alg: "ES256",
+      typ: "cleanroom-audit+jws",
+      kid: kid ?? (await calculateJwkThumbprint(by.keys.signingKey, "sha256")),
+    },
+    by.signingKey,
+  );
+}
+
 describe("audit log", () => {
-  it("verifies 100 entries across an enclave restart and returns the head", async () => {
+  it("verifies 100 entries across an enclave restart, each instance through its own evidence", async () => {
     expect(log).toHaveLength(100);
-    const out = await verifyAuditLog(log, attested(), { expectedHead: heads[42]! });
+    const out = await verifyAuditLog(log, policy, { heads: [heads[42]!, heads[100]!] });
     expect(out.head).toEqual(heads[100]);
+    expect(out.hashes).toEqual(heads.map((h) => h.hash));
     expect(out.entries.map((e) => e.seq)).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
     expect(out.entries[0]!.kind).toBe("enclave-started");
     expect(out.entries[60]!.kind).toBe("enclave-started");
     expect(out.entries[0]!.prev).toBe(GENESIS_HASH);
-    const kid1 = await calculateJwkThumbprint(k1.publicJwk, "sha256");
-    expect(out.entries[0]!.data).toEqual({ signingKey: kid1, keysDigest: KEYS_DIGEST });
-    expect((await verifyAuditLog([], attested())).head).toEqual({ seq: 0, hash: GENESIS_HASH });
-    expect((await verifyAuditLog(log, attested(), { expectedHead: heads[100]! })).head.seq).toBe(100);
+    const started = out.entries[0] as AuditEntry<"enclave-started">;
+    expect(started.data.signingKey).toBe(await calculateJwkThumbprint(k1.keys.signingKey, "sha256"));
+    expect(started.data.keys).toEqual(k1.keys);
+    // The SEV-SNP evidence travels without its ARK: verifiers bring their own roots.
+    expect(Object.keys(started.data.evidence.certificates ?? {}).sort()).toEqual(["ask", "vcek"]);
+    expect((await verifyAuditLog([], policy)).head).toEqual({ seq: 0, hash: GENESIS_HASH });
   });
 
   it("refuses a modified entry at its seq", async () => {
@@ -124,47 +146,76 @@ describe("audit log", () => {
   });
 
   it("refuses a log truncated below a head seen before", async () => {
-    expect(await failingSeq(log.slice(0, 70), attested(), heads[80])).toBe(80);
+    expect(await failingSeq(log.slice(0, 70), policy, heads[80])).toBe(80);
   });
 
   it("refuses a log that differs from a head seen before", async () => {
-    expect(await failingSeq(log, attested(), { seq: 80, hash: hex(1) })).toBe(80);
+    expect(await failingSeq(log, policy, { seq: 80, hash: hex(1) })).toBe(80);
   });
 
-  it("refuses entries signed by a key without attestation", async () => {
-    expect(await failingSeq(log, [k1.publicJwk])).toBe(61);
-    expect(await failingSeq(log, [k2.publicJwk])).toBe(1);
+  it("refuses an instance whose evidence the verifier's policy does not accept", async () => {
+    // Another image (measurement), or a simulated root this verifier was not told to trust.
+    const otherImage = { ...policy, measurements: ["ab".repeat(48)] };
+    expect((await failure(log, otherImage)).message).toMatch(
+      /^audit entry 1: instance evidence refused \(ERR_/,
+    );
+    expect(await failingSeq(log, { measurements: policy.measurements! })).toBe(1);
+    // A second instance on another (simulated) platform: refused at its own first entry.
+    const stranger = await makeInstance(rogue);
+    const head = heads[60]!;
+    const { started } = await AuditLog.start({ ...stranger, head });
+    expect(await failingSeq([...log.slice(0, 60), started.jws])).toBe(61);
+    // The same with an image other than the accepted one, on the trusted platform.
+    const otherMeasurement = await makeInstance(platform, new Uint8Array(48).fill(7));
+    const other = await AuditLog.start({ ...otherMeasurement, head });
+    expect(await failingSeq([...log.slice(0, 60), other.started.jws])).toBe(61);
+    // A restarted enclave verifies with its own platform: an instance on another one is refused.
+    await expect(verifyAuditLog(log, policy, { platform: "nitro" })).rejects.toMatchObject({ seq: 1 });
   });
 
-  it("refuses an old key writing after a restart, and a log not opened by enclave-started", async () => {
-    // A genuine entry of the first enclave, re-chained after the second one started.
-    const kid1 = await calculateJwkThumbprint(k1.publicJwk, "sha256");
-    const head = (await verifyAuditLog(log.slice(0, 61), attested())).head;
+  it("refuses evidence moved to another chain position, even re-signed by its own key", async () => {
+    // The second instance's genuine evidence (nonce = the hash of entry 60) at seq 62.
+    const original = payloadOf(log[60]!);
+    const moved = { ...original, seq: 62, prev: heads[61]!.hash };
+    const jws = await signEntry(moved, k2);
+    const e = await failure([...log.slice(0, 61), jws]);
+    expect(e.seq).toBe(62);
+    expect(e.message).toMatch(/instance evidence refused/);
+    // And to the start of a chain of its own.
+    const alone = await signEntry({ ...original, seq: 1, prev: GENESIS_HASH }, k2);
+    expect(await failingSeq([alone])).toBe(1);
+  });
+
+  it("refuses an instance whose keys do not match its digest, thumbprint or signature", async () => {
+    const original = payloadOf(log[0]!);
+    const data = original.data as AuditEntry<"enclave-started">["data"];
+    const wrongDigest = await signEntry({ ...original, data: { ...data, keysDigest: hex(9) } }, k1);
+    expect((await failure([wrongDigest])).message).toMatch(/keys digest/);
+    // Keys of another instance under this instance's thumbprint and signature.
+    const swapped = await signEntry({ ...original, data: { ...data, keys: k2.keys } }, k1);
+    expect((await failure([swapped])).message).toMatch(/not signed by the key it introduces/);
+    // Signed by another key under the introduced key's kid.
+    const forged = await signEntry(original, k2, data.signingKey);
+    expect((await failure([forged])).message).toMatch(/signature does not verify/);
+  });
+
+  it("refuses entries re-signed by a key whose instance the log never introduced", async () => {
+    // A forged continuation: a genuine entry re-chained after the restart, signed with the old key.
+    const kid1 = await calculateJwkThumbprint(k1.keys.signingKey, "sha256");
     const entry = {
       seq: 62,
-      prev: head.hash,
+      prev: heads[61]!.hash,
       time: new Date().toISOString(),
       kind: "contract-accepted",
       data: { contract: hex(0) },
     };
-    const stale = await signCompact(
-      canonicalBytes(entry),
-      { alg: "ES256", typ: "cleanroom-audit+jws", kid: kid1 },
-      k1.privateKey,
-    );
-    expect(await failingSeq([...log.slice(0, 61), stale])).toBe(62);
-    // A log whose first entry is not an enclave-started entry.
-    const first = { ...entry, seq: 1, prev: GENESIS_HASH };
-    const orphan = await signCompact(
-      canonicalBytes(first),
-      { alg: "ES256", typ: "cleanroom-audit+jws", kid: kid1 },
-      k1.privateKey,
-    );
+    expect(await failingSeq([...log.slice(0, 61), await signEntry(entry, k1)])).toBe(62);
+    // A log not opened by an enclave-started entry.
+    const orphan = await signEntry({ ...entry, seq: 1, prev: GENESIS_HASH }, k1, kid1);
     expect(await failingSeq([orphan])).toBe(1);
   });
 
   it("refuses a properly signed entry that does not link to its predecessor", async () => {
-    const kid1 = await calculateJwkThumbprint(k1.publicJwk, "sha256");
     const entry = {
       seq: 2,
       prev: hex(5),
@@ -172,30 +223,42 @@ describe("audit log", () => {
       kind: "contract-accepted",
       data: { contract: hex(0) },
     };
-    const jws = await signCompact(
-      canonicalBytes(entry),
-      { alg: "ES256", typ: "cleanroom-audit+jws", kid: kid1 },
-      k1.privateKey,
-    );
-    expect(await failingSeq([log[0]!, jws])).toBe(2);
+    expect(await failingSeq([log[0]!, await signEntry(entry, k1)])).toBe(2);
   });
 
   it("refuses a non-canonical payload even when properly signed", async () => {
-    const kid1 = await calculateJwkThumbprint(k1.publicJwk, "sha256");
-    const entry = {
-      seq: 1,
-      prev: GENESIS_HASH,
-      time: new Date().toISOString(),
-      kind: "enclave-started",
-      data: { signingKey: kid1, keysDigest: KEYS_DIGEST },
-    };
-    const pretty = new TextEncoder().encode(JSON.stringify(entry, null, 1));
+    const kid1 = await calculateJwkThumbprint(k1.keys.signingKey, "sha256");
+    const pretty = new TextEncoder().encode(JSON.stringify(payloadOf(log[0]!), null, 1));
     const jws = await signCompact(
       pretty,
       { alg: "ES256", typ: "cleanroom-audit+jws", kid: kid1 },
-      k1.privateKey,
+      k1.signingKey,
     );
     expect(await failingSeq([jws])).toBe(1);
+  });
+
+  it("reads an enclave-started entry only in its exact form", () => {
+    const entry = payloadOf(log[0]!);
+    const data = entry.data as Record<string, unknown>;
+    const evidence = data.evidence as Record<string, unknown>;
+    const keys = data.keys as { signingKey: Record<string, unknown>; ageRecipient: string };
+    expect(isAuditEntry(entry)).toBe(true);
+    const variants: Record<string, unknown>[] = [
+      { ...data, extra: 1 },
+      { signingKey: data.signingKey, keysDigest: data.keysDigest },
+      { ...data, evidence: { ...evidence, nonce: hex(1) } },
+      { ...data, evidence: { ...evidence, platform: "tdx" } },
+      { ...data, evidence: { ...evidence, evidence: "not base64!" } },
+      { ...data, evidence: { ...evidence, evidence: "A".repeat(32 * 1024) } },
+      { ...data, evidence: { ...evidence, certificates: {} } },
+      { ...data, evidence: { ...evidence, certificates: { vlek: "AAAA" } } },
+      { ...data, keys: { ...keys, extra: 1 } },
+      { ...data, keys: { ...keys, signingKey: { ...keys.signingKey, d: "x".repeat(43) } } },
+      { ...data, keys: { ...keys, signingKey: { ...keys.signingKey, crv: "P-384" } } },
+      { ...data, keys: { ...keys, ageRecipient: "age1nope" } },
+    ];
+    for (const d of variants)
+      expect(isAuditEntry({ ...entry, data: d }), JSON.stringify(Object.keys(d))).toBe(false);
   });
 
   it("property: any single-entry tamper is refused at that entry's seq", async () => {
@@ -215,7 +278,7 @@ describe("audit log", () => {
           expect(await failingSeq(copy)).toBe(i + 1);
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 
@@ -225,31 +288,35 @@ describe("audit log", () => {
         if (op === 0) expect(await failingSeq(log.filter((_, j) => j !== i))).toBe(i + 1);
         if (op === 1)
           expect(await failingSeq([...log.slice(0, i + 1), log[i]!, ...log.slice(i + 1)])).toBe(i + 2);
-        if (op === 2) expect(await failingSeq(log.slice(0, i), attested(), heads[i + 1])).toBe(i + 1);
+        if (op === 2) expect(await failingSeq(log.slice(0, i), policy, heads[i + 1])).toBe(i + 1);
       }),
-      { numRuns: 60 },
+      { numRuns: 40 },
     );
   });
 
-  it("start refuses a malformed previous head; append refuses data a verifier would reject", async () => {
-    const base = { signingKey: k1.privateKey, publicJwk: k1.publicJwk, keysDigest: KEYS_DIGEST };
-    await expect(AuditLog.start({ ...base, head: { seq: -1, hash: GENESIS_HASH } })).rejects.toThrow(
+  it("start binds the evidence to the new entry's position; refuses a malformed head", async () => {
+    const seen: Uint8Array[] = [];
+    const recording = {
+      ...k1,
+      attest: (rd: Uint8Array, nonce: Uint8Array) => {
+        seen.push(nonce);
+        return k1.attest(rd, nonce);
+      },
+    };
+    await AuditLog.start({ ...recording, head: heads[7]! });
+    expect(toHex(seen[0]!)).toBe(heads[7]!.hash);
+    await expect(AuditLog.start({ ...k1, head: { seq: -1, hash: GENESIS_HASH } })).rejects.toThrow(
       UsageError,
     );
-    await expect(AuditLog.start({ ...base, keysDigest: "nope" })).rejects.toThrow(UsageError);
-    const { log: l } = await AuditLog.start(base);
+    const { log: l } = await AuditLog.start(k1);
     await expect(
       l.append("dataset-loaded", { dataset: "purchases", ciphertextDigest: hex(1), rows: -1 }),
     ).rejects.toThrow(UsageError);
     expect(l.head.seq).toBe(1);
   });
 
-  it("refuses a query-run whose epsilon and ledger debit disagree", async () => {
-    const { log: l } = await AuditLog.start({
-      signingKey: k1.privateKey,
-      publicJwk: k1.publicJwk,
-      keysDigest: KEYS_DIGEST,
-    });
+  it("refuses a query-run whose epsilon and budget debit disagree", async () => {
+    const { log: l } = await AuditLog.start(k1);
     const run = {
       query: "q",
       requester: "news",

@@ -23,6 +23,8 @@ const query: QueryBody = {
   auditHead: { seq: 3, hash: "ab".repeat(32) },
 };
 const nonce = (n: number) => n.toString(16).padStart(32, "0");
+/** The keys digest of the enclave instance the requests are for. */
+const AUD = "a1".repeat(32);
 
 beforeAll(async () => {
   acme = await makeParty("acme");
@@ -39,6 +41,7 @@ const sign = (counter: number, n?: string, who: TestParty = acme) =>
     partyId: who.id,
     privateKey: who.privateKey,
     contractDigest: digest,
+    audience: AUD,
     counter,
     ...(n ? { nonce: n } : {}),
   });
@@ -60,7 +63,7 @@ function resign(key: CryptoKey, header: object, payload: object): Promise<string
 describe("signed requests", () => {
   it("round trip: header and payload fields", async () => {
     const jws = await sign(1);
-    const out = await verifyRequest(jws, contract, guard, { expectedKind: "query" });
+    const out = await verifyRequest(jws, contract, guard, { expectedKind: "query", audience: AUD });
     expect(out).toMatchObject({ kind: "query", contract: digest, party: "acme", seq: 1, body: query });
     expect(out.nonce).toMatch(/^[0-9a-f]{32}$/);
     const header = JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[0]!)));
@@ -70,21 +73,31 @@ describe("signed requests", () => {
 
   it("refuses a replay of the same request", async () => {
     const jws = await sign(1);
-    await verifyRequest(jws, contract, guard);
-    expect(await codeOf(verifyRequest(jws, contract, guard))).toBe("ERR_REPLAY");
+    await verifyRequest(jws, contract, guard, { audience: AUD });
+    expect(await codeOf(verifyRequest(jws, contract, guard, { audience: AUD }))).toBe("ERR_REPLAY");
   });
 
   it("refuses a seen nonce even with a higher seq, and a lower or equal seq with a new nonce", async () => {
-    await verifyRequest(await sign(5, nonce(1)), contract, guard);
-    expect(await codeOf(verifyRequest(await sign(6, nonce(1)), contract, guard))).toBe("ERR_REPLAY");
-    expect(await codeOf(verifyRequest(await sign(4, nonce(2)), contract, guard))).toBe("ERR_REPLAY");
-    expect(await codeOf(verifyRequest(await sign(5, nonce(3)), contract, guard))).toBe("ERR_REPLAY");
-    expect(await codeOf(verifyRequest(await sign(6, nonce(4)), contract, guard))).toBe("ok");
+    await verifyRequest(await sign(5, nonce(1)), contract, guard, { audience: AUD });
+    expect(await codeOf(verifyRequest(await sign(6, nonce(1)), contract, guard, { audience: AUD }))).toBe(
+      "ERR_REPLAY",
+    );
+    expect(await codeOf(verifyRequest(await sign(4, nonce(2)), contract, guard, { audience: AUD }))).toBe(
+      "ERR_REPLAY",
+    );
+    expect(await codeOf(verifyRequest(await sign(5, nonce(3)), contract, guard, { audience: AUD }))).toBe(
+      "ERR_REPLAY",
+    );
+    expect(await codeOf(verifyRequest(await sign(6, nonce(4)), contract, guard, { audience: AUD }))).toBe(
+      "ok",
+    );
   });
 
   it("keeps sequences per party", async () => {
-    await verifyRequest(await sign(9), contract, guard);
-    expect(await codeOf(verifyRequest(await sign(1, undefined, news), contract, guard))).toBe("ok");
+    await verifyRequest(await sign(9), contract, guard, { audience: AUD });
+    expect(
+      await codeOf(verifyRequest(await sign(1, undefined, news), contract, guard, { audience: AUD })),
+    ).toBe("ok");
   });
 
   it("refuses a tampered payload without touching the replay state", async () => {
@@ -92,7 +105,9 @@ describe("signed requests", () => {
     const payload = JSON.parse(new TextDecoder().decode(base64url.decode(p)));
     payload.body.params.since = "1970-01-01";
     const tampered = `${h}.${base64url.encode(JSON.stringify(payload))}.${s}`;
-    expect(await codeOf(verifyRequest(tampered, contract, guard))).toBe("ERR_REQUEST_SIGNATURE");
+    expect(await codeOf(verifyRequest(tampered, contract, guard, { audience: AUD }))).toBe(
+      "ERR_REQUEST_SIGNATURE",
+    );
     expect(guard.lastSeq("acme")).toBe(0);
   });
 
@@ -101,25 +116,29 @@ describe("signed requests", () => {
       partyId: "acme",
       privateKey: news.privateKey,
       contractDigest: digest,
+      audience: AUD,
       counter: 1,
     });
-    expect(await codeOf(verifyRequest(forged, contract, guard))).toBe("ERR_REQUEST_SIGNATURE");
+    expect(await codeOf(verifyRequest(forged, contract, guard, { audience: AUD }))).toBe(
+      "ERR_REQUEST_SIGNATURE",
+    );
   });
 
   it("refuses a signer that is not in the contract", async () => {
     const mallory = await makeParty("mallory");
-    expect(await codeOf(verifyRequest(await sign(1, undefined, mallory), contract, guard))).toBe(
-      "ERR_UNKNOWN_PARTY",
-    );
+    expect(
+      await codeOf(verifyRequest(await sign(1, undefined, mallory), contract, guard, { audience: AUD })),
+    ).toBe("ERR_UNKNOWN_PARTY");
   });
 
   it("refuses an unexpected kind, a wrong typ, and a payload kind that disagrees with typ", async () => {
-    expect(await codeOf(verifyRequest(await sign(1), contract, guard, { expectedKind: "grant" }))).toBe(
-      "ERR_REQUEST_SIGNATURE",
-    );
+    expect(
+      await codeOf(verifyRequest(await sign(1), contract, guard, { expectedKind: "grant", audience: AUD })),
+    ).toBe("ERR_REQUEST_SIGNATURE");
     const payload = {
       kind: "query",
       contract: digest,
+      aud: AUD,
       party: "acme",
       seq: 1,
       nonce: nonce(9),
@@ -129,16 +148,22 @@ describe("signed requests", () => {
     const key = acme.privateKey;
     for (const typ of ["JWT", "cleanroom-response+jws", "cleanroom-approval+jws", "cleanroom-delete+jws"]) {
       const jws = await resign(key, { alg: "ES256", typ, kid: "acme" }, payload);
-      expect(await codeOf(verifyRequest(jws, contract, guard))).toBe("ERR_REQUEST_SIGNATURE");
+      expect(await codeOf(verifyRequest(jws, contract, guard, { audience: AUD }))).toBe(
+        "ERR_REQUEST_SIGNATURE",
+      );
     }
     const mislabelled = await resign(key, { alg: "ES256", typ: "cleanroom-load+jws", kid: "acme" }, payload);
-    expect(await codeOf(verifyRequest(mislabelled, contract, guard))).toBe("ERR_REQUEST_SIGNATURE");
+    expect(await codeOf(verifyRequest(mislabelled, contract, guard, { audience: AUD }))).toBe(
+      "ERR_REQUEST_SIGNATURE",
+    );
     const extraHeader = await resign(
       key,
       { alg: "ES256", typ: "cleanroom-query+jws", kid: "acme", b64: true },
       payload,
     );
-    expect(await codeOf(verifyRequest(extraHeader, contract, guard))).toBe("ERR_REQUEST_SIGNATURE");
+    expect(await codeOf(verifyRequest(extraHeader, contract, guard, { audience: AUD }))).toBe(
+      "ERR_REQUEST_SIGNATURE",
+    );
   });
 
   it("refuses a request made under another contract or naming another party", async () => {
@@ -146,12 +171,16 @@ describe("signed requests", () => {
       partyId: "acme",
       privateKey: acme.privateKey,
       contractDigest: "00".repeat(32),
+      audience: AUD,
       counter: 1,
     });
-    expect(await codeOf(verifyRequest(other, contract, guard))).toBe("ERR_REQUEST_SIGNATURE");
+    expect(await codeOf(verifyRequest(other, contract, guard, { audience: AUD }))).toBe(
+      "ERR_REQUEST_SIGNATURE",
+    );
     const payload = {
       kind: "query",
       contract: digest,
+      aud: AUD,
       party: "news",
       seq: 1,
       nonce: nonce(9),
@@ -163,13 +192,34 @@ describe("signed requests", () => {
       { alg: "ES256", typ: "cleanroom-query+jws", kid: "acme" },
       payload,
     );
-    expect(await codeOf(verifyRequest(jws, contract, guard))).toBe("ERR_REQUEST_SIGNATURE");
+    expect(await codeOf(verifyRequest(jws, contract, guard, { audience: AUD }))).toBe(
+      "ERR_REQUEST_SIGNATURE",
+    );
+  });
+
+  it("refuses a request made for another enclave instance, and one without an audience", async () => {
+    const jws = await sign(1);
+    expect(await codeOf(verifyRequest(jws, contract, guard, { audience: "b2".repeat(32) }))).toBe(
+      "ERR_REQUEST_AUDIENCE",
+    );
+    expect(guard.lastSeq("acme")).toBe(0);
+    expect(await codeOf(verifyRequest(jws, contract, guard, { audience: AUD }))).toBe("ok");
+    const payload = JSON.parse(new TextDecoder().decode(base64url.decode(jws.split(".")[1]!)));
+    expect(payload.aud).toBe(AUD);
+    const { aud: _, ...without } = { ...payload, seq: 2, nonce: nonce(2) };
+    const header = { alg: "ES256", typ: "cleanroom-query+jws", kid: "acme" };
+    expect(
+      await codeOf(
+        verifyRequest(await resign(acme.privateKey, header, without), contract, guard, { audience: AUD }),
+      ),
+    ).toBe("ERR_ENVELOPE");
   });
 
   it("refuses malformed payloads and bodies with ERR_ENVELOPE", async () => {
     const base = {
       kind: "query",
       contract: digest,
+      aud: AUD,
       party: "acme",
       seq: 1,
       nonce: nonce(9),
@@ -187,15 +237,23 @@ describe("signed requests", () => {
       { ...base, seq: 0 },
       { ...base, seq: 1.5 },
       { ...base, nonce: "NOT-HEX" },
+      { ...base, aud: "A1".repeat(32) },
     ]) {
       expect(
-        await codeOf(verifyRequest(await resign(acme.privateKey, header, payload), contract, guard)),
+        await codeOf(
+          verifyRequest(await resign(acme.privateKey, header, payload), contract, guard, { audience: AUD }),
+        ),
       ).toBe("ERR_ENVELOPE");
     }
     const grantHeader = { ...header, typ: "cleanroom-grant+jws" };
-    const grant = { dataset: "purchases", ciphertextDigest: "0f".repeat(32), fileKey: "A".repeat(22) };
+    const grant = {
+      dataset: "purchases",
+      ciphertextDigest: "0f".repeat(32),
+      fileKey: "A".repeat(22),
+      sealShare: "A".repeat(43),
+    };
     const ok = await resign(acme.privateKey, grantHeader, { ...base, kind: "grant", body: grant });
-    expect(await codeOf(verifyRequest(ok, contract, guard))).toBe("ok");
+    expect(await codeOf(verifyRequest(ok, contract, guard, { audience: AUD }))).toBe("ok");
     const bad = await resign(acme.privateKey, grantHeader, {
       ...base,
       seq: 2,
@@ -203,21 +261,45 @@ describe("signed requests", () => {
       kind: "grant",
       body: { ...grant, ciphertextDigest: "XYZ" },
     });
-    expect(await codeOf(verifyRequest(bad, contract, guard))).toBe("ERR_ENVELOPE");
+    expect(await codeOf(verifyRequest(bad, contract, guard, { audience: AUD }))).toBe("ERR_ENVELOPE");
+    // A seal share is 32 bytes in canonical base64url: another spelling or length is refused.
+    for (const [i, sealShare] of [`${"A".repeat(42)}B`, "A".repeat(44), undefined].entries()) {
+      const { sealShare: _, ...rest } = grant;
+      const body = sealShare === undefined ? rest : { ...grant, sealShare };
+      const odd = await resign(acme.privateKey, grantHeader, {
+        ...base,
+        seq: 3 + i,
+        nonce: nonce(20 + i),
+        kind: "grant",
+        body,
+      });
+      expect(await codeOf(verifyRequest(odd, contract, guard, { audience: AUD }))).toBe("ERR_ENVELOPE");
+    }
   });
 
   it("refuses garbage input", async () => {
     for (const s of ["", "a.b.c", "x", "eyJ9.e30.AA"]) {
-      expect(await codeOf(verifyRequest(s, contract, guard))).toBe("ERR_REQUEST_SIGNATURE");
+      expect(await codeOf(verifyRequest(s, contract, guard, { audience: AUD }))).toBe(
+        "ERR_REQUEST_SIGNATURE",
+      );
     }
   });
 
   it("signRequest refuses bad options", async () => {
-    const o = { partyId: "acme", privateKey: acme.privateKey, contractDigest: digest, counter: 1 };
+    const o = {
+      partyId: "acme",
+      privateKey: acme.privateKey,
+      contractDigest: digest,
+      audience: AUD,
+      counter: 1,
+    };
     await expect(signRequest("query", query, { ...o, counter: 0 })).rejects.toThrow(UsageError);
     await expect(signRequest("query", query, { ...o, nonce: "short" })).rejects.toThrow(UsageError);
     await expect(signRequest("query", query, { ...o, contractDigest: "x" })).rejects.toThrow(UsageError);
     await expect(signRequest("query", query, { ...o, partyId: "Acme" })).rejects.toThrow(UsageError);
+    await expect(signRequest("query", query, { ...o, audience: "AB".repeat(32) })).rejects.toThrow(
+      UsageError,
+    );
   });
 });
 

@@ -19,7 +19,7 @@ import {
   runEntryBinds,
 } from "../../protocol/audit/query-run.js";
 import { canonicalBytes } from "../../protocol/contract/digest.js";
-import { makeParty } from "./fixtures.js";
+import { makeInstance } from "./instance.js";
 
 const hex = (n: number) => n.toString(16).padStart(64, "0");
 const receipt: QueryReceipt = {
@@ -127,12 +127,7 @@ describe("the query-run audit entry", () => {
   });
 
   it("is refused by the log when malformed", async () => {
-    const k = await makeParty("enclave");
-    const { log } = await AuditLog.start({
-      signingKey: k.privateKey,
-      publicJwk: k.publicJwk,
-      keysDigest: hex(7),
-    });
+    const { log } = await AuditLog.start(await makeInstance());
     // biome-ignore lint/suspicious/noExplicitAny: malformed on purpose
     await expect(log.append("query-run", { ...data, groupsSuppressed: 0 } as any)).rejects.toThrow(
       UsageError,

@@ -13,11 +13,11 @@ import { describe, expect, it } from "vitest";
 import { createSimAmdChain } from "../../attestation/sim/amd.js";
 import { signSimReport, simMeasurement } from "../../attestation/sim/snp.js";
 import { SNP_DIR } from "../snp/vectors.js";
+import { needsTool } from "../tools.js";
 
 const SCRIPT = join(SNP_DIR, "verify-with-openssl.sh");
-const hasTools = spawnSync("openssl", ["version"]).status === 0 && spawnSync("python3", ["-V"]).status === 0;
-
-describe.skipIf(!hasTools)("verify-with-openssl.sh on simulated evidence", async () => {
+describe("verify-with-openssl.sh on simulated evidence", async () => {
+  needsTool("openssl", "python3");
   const chain = await createSimAmdChain({ product: "Milan" });
   const dir = mkdtempSync(join(tmpdir(), "sim-openssl-"));
   const vector = join(dir, "sim-milan");

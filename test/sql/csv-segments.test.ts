@@ -45,7 +45,7 @@ function chunked(bytes: Uint8Array, sizes: number[]): Uint8Array[] {
 
 async function collect(chunks: Uint8Array[], target: number): Promise<Uint8Array[][]> {
   const out: Uint8Array[][] = [];
-  for await (const s of csvSegments(Readable.from(chunks), target)) out.push(s);
+  for await (const s of csvSegments(Readable.from(chunks), target)) out.push(s.parts);
   return out;
 }
 

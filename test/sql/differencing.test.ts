@@ -38,8 +38,8 @@ async function attack(targetInA: boolean, guarded: boolean): Promise<[unknown[][
     await ingestDataset(engine, purchases, csvStream(data.purchases, 65536));
     await ingestDataset(engine, exposures, csvStream(data.exposures, 65536));
     const guard = guarded ? new DifferencingGuard() : undefined;
-    const a = await runApprovedQuery(engine, audienceInsight, { category: "A" }, guard);
-    const b = await runApprovedQuery(engine, audienceInsight, { category: "B" }, guard);
+    const a = await runApprovedQuery(engine, audienceInsight, { category: "A" }, { guard });
+    const b = await runApprovedQuery(engine, audienceInsight, { category: "B" }, { guard });
     return [a.rows, b.rows];
   } finally {
     engine.close();

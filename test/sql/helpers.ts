@@ -1,5 +1,7 @@
 /** Shared fixtures for the SQL engine tests. */
+
 import { Readable } from "node:stream";
+import { UNIT_FROM, UNIT_SKIP, UNIT_TO } from "../../enclave/sql/dp-rewrite.js";
 import type { ColumnType, Dataset, DatasetAnalysis } from "../../protocol/contract/types.js";
 
 export function csvStream(text: string, chunkSize = 7): Readable {
@@ -44,3 +46,10 @@ export const people: Dataset = dataset(
 export const crowd: Dataset = dataset("crowd", "p", { id: "VARCHAR", g: "VARCHAR" }, { dimensions: ["g"] });
 
 export const hex = (n: number): string => n.toString(16).padStart(64, "0");
+
+/** A custom-rule rewrite with its unit parameters fixed to every unit, to run on its own. */
+export const everyUnit = (sql: string): string =>
+  sql
+    .replaceAll(`$${UNIT_FROM}`, "0::UBIGINT")
+    .replaceAll(`$${UNIT_TO}`, "18446744073709551615::UBIGINT")
+    .replaceAll(`$${UNIT_SKIP}`, "[]::UBIGINT[]");

@@ -24,6 +24,7 @@ import {
   approvals,
   contractFor,
   encryptToSelf,
+  grantBody,
   makeParties,
   pieces,
   sealed,
@@ -99,11 +100,13 @@ describe("enclave API over an fd socket", () => {
     const { ciphertext, fileKey } = await encryptToSelf(publisher, utf8(csv));
     expect(ciphertext.length).toBeGreaterThan(2 * 1024 * 1024);
     const digest = sha256hex(ciphertext);
-    const jwe = await sealed(enclave, contract, publisher, "grant", {
-      dataset: exposures.id,
-      ciphertextDigest: digest,
-      fileKey,
-    });
+    const jwe = await sealed(
+      enclave,
+      contract,
+      publisher,
+      "grant",
+      await grantBody(contract, publisher, { dataset: exposures.id, ciphertextDigest: digest, fileKey }),
+    );
     expect((await c.postJson("/v1/requests", { jwe })).status).toBe(200);
     const ingest = await c.postStream(
       `/v1/datasets/${exposures.id}/ingest`,

@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VMADDR_CID_ANY, VMADDR_PORT_ANY } from "../../protocol/transport/address.js";
 import { connectSocket, listenSocket, type SocketListener } from "../../protocol/transport/socket-node.js";
+import { skipUnless } from "../tools.js";
 
 let dir: string;
 const listeners: SocketListener[] = [];
@@ -139,9 +140,11 @@ async function vsockSupported(): Promise<boolean> {
   }
 }
 const hasVsock = await vsockSupported();
+const NO_VSOCK = "this kernel has no AF_VSOCK";
 
 describe("fd sockets over AF_VSOCK", () => {
-  it.skipIf(!hasVsock)("binds any CID and port, reports the kernel's port, and closes", async () => {
+  it("binds any CID and port, reports the kernel's port, and closes", async (ctx) => {
+    skipUnless(ctx, hasVsock, NO_VSOCK);
     const before = openFds();
     const l = await listenSocket({ family: "vsock", cid: VMADDR_CID_ANY, port: VMADDR_PORT_ANY }, () => {});
     expect(l.address.family).toBe("vsock");
@@ -154,7 +157,8 @@ describe("fd sockets over AF_VSOCK", () => {
     expect(openFds()).toBe(before);
   });
 
-  it.skipIf(!hasVsock)("fails a connect nobody answers with a typed error and closes the fd", async () => {
+  it("fails a connect nobody answers with a typed error and closes the fd", async (ctx) => {
+    skipUnless(ctx, hasVsock, NO_VSOCK);
     const before = openFds();
     // CID 1 is local; without a loopback transport the kernel times out (2 s), else nothing listens.
     const e = await connectSocket({ family: "vsock", cid: 1, port: 0x7ffffff0 }).then(
@@ -168,7 +172,8 @@ describe("fd sockets over AF_VSOCK", () => {
     expect(openFds()).toBe(before);
   });
 
-  it.skipIf(hasVsock)("reports a kernel without AF_VSOCK as unsupported, for connects too", async () => {
+  it("reports a kernel without AF_VSOCK as unsupported, for connects too", async (ctx) => {
+    skipUnless(ctx, !hasVsock, "this kernel has AF_VSOCK; the refusal is for kernels without it");
     await expect(connectSocket({ family: "vsock", cid: 3, port: 7000 })).rejects.toMatchObject({
       code: "ERR_TRANSPORT",
       reason: "unsupported",

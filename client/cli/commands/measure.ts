@@ -157,6 +157,6 @@ export function registerMeasureCommand(program: Command): void {
       run(async () => {
         await runMeasure(f);
         return 0;
-      }),
+      }, f.json),
     );
 }

@@ -1,13 +1,23 @@
 /**
  * `cleanroom verify <evidence>`: checks one SEV-SNP report or Nitro attestation document
- * offline (pinned roots, time as a parameter) and prints what was checked.
+ * offline (pinned roots, time as a parameter) and prints what was checked. Given the evidence
+ * bundle `cleanroom attest --save-evidence` keeps (JSON), it also checks that the evidence binds
+ * the bundle's enclave keys, contract and nonce, as the online check does.
  */
 
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { fromHex } from "../../../attestation/bytes.js";
+import { bindingData } from "../../../attestation/binding.js";
+import { fromHex, toHex } from "../../../attestation/bytes.js";
 import { UsageError } from "../../../attestation/errors.js";
-import { detectPlatform, type EvidencePolicy, verifyEvidence } from "../../../attestation/evidence.js";
+import {
+  detectPlatform,
+  type Evidence,
+  type EvidenceBundle,
+  type EvidencePolicy,
+  unbundleEvidence,
+  verifyEvidence,
+} from "../../../attestation/evidence.js";
 import type { Platform } from "../../../attestation/result.js";
 import { fetchCrlForReport, findVcek } from "../../../attestation/snp/endorsement.js";
 import { directoryVcekCache } from "../../../attestation/snp/vcek-cache-node.js";
@@ -46,8 +56,42 @@ function parseAt(s: string | undefined): Date | undefined {
   return d;
 }
 
-export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
-  const bytes = new Uint8Array(readFileSync(file));
+/** A saved evidence bundle: its evidence, and the report data its keys, contract and nonce make. */
+async function readBundle(
+  text: string,
+  file: string,
+): Promise<{ evidence: Evidence; reportData: string; bundle: EvidenceBundle }> {
+  let bundle: EvidenceBundle;
+  try {
+    bundle = JSON.parse(text) as EvidenceBundle;
+  } catch {
+    throw new UsageError(`${file}: neither evidence bytes nor an evidence bundle (JSON)`);
+  }
+  if (typeof bundle?.nonce !== "string" || !bundle.keys) {
+    throw new UsageError(`${file}: not an evidence bundle (cleanroom attest --save-evidence writes one)`);
+  }
+  const reportData = await bindingData({
+    keys: bundle.keys,
+    contractDigest: bundle.contractDigest,
+    nonce: hex(bundle.nonce, `${file}: nonce`),
+  });
+  return { evidence: unbundleEvidence(bundle), reportData: toHex(reportData), bundle };
+}
+
+export async function runVerify(file: string, given: VerifyFlags): Promise<number> {
+  let bytes: Uint8Array = new Uint8Array(readFileSync(file));
+  let f = given;
+  let bundle: Awaited<ReturnType<typeof readBundle>> | undefined;
+  if (bytes[0] === 0x7b /* { */) {
+    bundle = await readBundle(new TextDecoder().decode(bytes), file);
+    bytes = bundle.evidence.evidence;
+    f = {
+      ...f,
+      platform: bundle.evidence.platform,
+      reportData: f.reportData ?? bundle.reportData,
+      ...(bundle.evidence.platform === "nitro" ? { nonce: f.nonce ?? bundle.bundle.nonce } : {}),
+    };
+  }
   const platform = f.platform === "auto" ? detectPlatform(bytes) : f.platform;
   const read = (p: string | undefined) => (p === undefined ? undefined : new Uint8Array(readFileSync(p)));
   const at = parseAt(f.at);
@@ -59,7 +103,8 @@ export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
     // Without an expected image this command still checks the hardware chain and policy bits
     // (minimum TCB included), and prints the measurement for the operator to compare.
     allowAnyMeasurement:
-      f.allowAnyMeasurement || (!f.measurement.length && !f.pcr.length && f.signingCert === undefined),
+      f.allowAnyMeasurement ||
+      (!f.measurement.length && !f.pcr.length && f.signingCert === undefined && f.manifest === undefined),
   });
   const lookup = {
     ...(f.vcekCache ? { cache: directoryVcekCache(f.vcekCache) } : {}),
@@ -86,6 +131,7 @@ export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
       ? read(f.vcek)
       : await findVcek(bytes, lookup);
   const certificates = {
+    ...bundle?.evidence.certificates,
     ...(vcek ? { vcek } : {}),
     ...(f.ask ? { ask: read(f.ask)! } : {}),
     ...(f.ark ? { ark: read(f.ark)! } : {}),
@@ -94,6 +140,10 @@ export async function runVerify(file: string, f: VerifyFlags): Promise<number> {
   const reportData = f.reportData ? hex(f.reportData, "--report-data") : undefined;
   const nonce = f.nonce ? hex(f.nonce, "--nonce") : undefined;
   const result = await verifyEvidence({ platform, evidence: bytes, certificates }, policy, reportData, nonce);
+  if (bundle) {
+    result.claims["enclaveKeys"] = bundle.bundle.keys;
+    result.claims["contractDigest"] = bundle.bundle.contractDigest;
+  }
   return printVerification(result, f.json ?? false);
 }
 
@@ -101,7 +151,10 @@ export function registerVerifyCommand(program: Command): void {
   const cmd = program
     .command("verify")
     .description("verify SEV-SNP or Nitro attestation evidence offline")
-    .argument("<evidence>", "SEV-SNP report (1184 bytes) or Nitro attestation document (CBOR)")
+    .argument(
+      "<evidence>",
+      "SEV-SNP report (1184 bytes), Nitro attestation document (CBOR), or a saved evidence bundle (JSON)",
+    )
     .option("--platform <platform>", "auto | sev-snp | nitro", "auto")
     .option("--vcek <file>", "VCEK or VLEK certificate (DER or PEM)")
     .option("--ask <file>", "ASK or ASVK certificate (DER or PEM)")
@@ -123,6 +176,6 @@ export function registerVerifyCommand(program: Command): void {
       if (!["auto", "sev-snp", "nitro"].includes(flags.platform))
         throw new UsageError("--platform must be auto, sev-snp or nitro");
       return runVerify(file, flags);
-    }),
+    }, flags.json),
   );
 }

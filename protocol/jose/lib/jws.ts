@@ -1,4 +1,5 @@
 /** ES256 compact JWS helpers shared by approvals, requests, responses and audit entries. */
+import { base64urlnopad } from "@scure/base";
 import { CompactSign, compactVerify, decodeProtectedHeader } from "jose";
 import { isPlainObject } from "./shape.js";
 
@@ -29,11 +30,29 @@ export function signCompact(payload: Uint8Array, header: Header, privateKey: Cry
 }
 
 /**
+ * Whether `compact` has exactly `parts` dot-separated parts, each the one canonical spelling of its
+ * bytes in unpadded base64url. jose also decodes padded, whitespace-broken and non-zero-trailing-bit
+ * spellings, so without this one signature (or JWE tag) would have many accepted texts.
+ */
+export function isCanonicalCompact(compact: string, parts: 3 | 5): boolean {
+  const p = compact.split(".");
+  if (p.length !== parts) return false;
+  for (const s of p) {
+    try {
+      base64urlnopad.decode(s);
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
  * The protected header when it has exactly alg ES256, the given typ and (when `withKid`) a
- * string kid; undefined for anything else, including input that is not a compact JWS.
+ * string kid; undefined for anything else, including input that is not a canonical compact JWS.
  */
 export function readHeader(jws: unknown, typ: string | RegExp, withKid: boolean): Header | undefined {
-  if (typeof jws !== "string" || jws.split(".").length !== 3) return undefined;
+  if (typeof jws !== "string" || !isCanonicalCompact(jws, 3)) return undefined;
   let h: unknown;
   try {
     h = decodeProtectedHeader(jws);
@@ -49,8 +68,12 @@ export function readHeader(jws: unknown, typ: string | RegExp, withKid: boolean)
   return h as unknown as Header;
 }
 
-/** The verified payload bytes, or undefined when the signature does not verify with `key`. */
+/**
+ * The verified payload bytes, or undefined when the signature does not verify with `key` or any
+ * part is not canonical base64url.
+ */
 export async function verifyCompact(jws: string, key: CryptoKey): Promise<Uint8Array | undefined> {
+  if (!isCanonicalCompact(jws, 3)) return undefined;
   try {
     const { payload } = await compactVerify(jws, key, { algorithms: [ALG] });
     return payload;
