@@ -16,7 +16,7 @@ import type { EnclaveClient } from "./enclave-client.js";
 import { expectOk } from "./enclave-client.js";
 import { AuditRestoreFailedError, EnclaveProtocolError, EnclaveRejectedError } from "./errors.js";
 import type { GuardHistoryStore } from "./guard-history.js";
-import type { AuditHead, AuditStore } from "./store.js";
+import type { AuditStore } from "./store.js";
 
 /** Pages fetched per sync at most, in case the enclave answers a page at a time. */
 const MAX_PAGES = 64;

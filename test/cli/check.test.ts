@@ -11,22 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkFile } from "../../client/node/check-file.js";
 import { type CheckReport, checkCsv, valueProblem } from "../../client/sdk/check.js";
 import type { Dataset } from "../../protocol/contract/types.js";
+import { dataset as csvDataset } from "../sql/helpers.js";
 import { cli } from "./main-cli.js";
 
-const dataset: Dataset = {
-  id: "purchases",
-  owner: "alice",
-  format: "csv",
-  columns: [
-    { name: "user_id", type: "VARCHAR" },
-    { name: "purchase_ts", type: "TIMESTAMP" },
-    { name: "amount", type: "DOUBLE" },
-    { name: "items", type: "BIGINT" },
-  ],
-  identityColumn: "user_id",
-  identityFormat: "sha256-hex",
-  analysis: { joinColumns: [], dimensions: ["purchase_ts"], measures: [] },
-};
+const dataset: Dataset = csvDataset(
+  "purchases",
+  "alice",
+  { user_id: "VARCHAR", purchase_ts: "TIMESTAMP", amount: "DOUBLE", items: "BIGINT" },
+  { dimensions: ["purchase_ts"] },
+  "sha256-hex",
+);
 
 const ID = "3f".repeat(32);
 const ID2 = "a0".repeat(32);

@@ -5,7 +5,7 @@
  * → grant → run closed-loop and audience-overlap → charts → audit; a console whose pinned
  * measurement differs shows a red attestation and cannot upload; an upload is cancelled; every
  * page passes axe-core with no serious violation, raises no CSP violation and talks to its own
- * console only. Screenshots of each page go to docs/console/.
+ * console only. Screenshots of each page go to docs/console/ with CLEANROOM_SCREENSHOTS=1.
  */
 import {
   existsSync,
@@ -54,7 +54,13 @@ if (!HAVE_CHROMIUM) {
   );
 }
 
-const SHOTS = join(process.cwd(), "docs/console");
+/**
+ * Where each page's screenshot goes: docs/console/ (linked from the README) when
+ * CLEANROOM_SCREENSHOTS is set, so a plain test run leaves the tracked tree as it was.
+ */
+const SHOTS = process.env.CLEANROOM_SCREENSHOTS
+  ? join(process.cwd(), "docs/console")
+  : join(tmpdir(), `cleanroom-console-shots-${process.pid}`);
 const IDENTITIES = 2000;
 type PartyId = "advertiser" | "publisher";
 
