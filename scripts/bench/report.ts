@@ -76,6 +76,23 @@ const s = (x: number) => `${x.toFixed(2)} s`;
 const f = (x: number, d = 0) => x.toFixed(d);
 const met = (ok: boolean | undefined) => (ok === undefined ? "" : ok ? " ✓" : " ✗ (target missed)");
 
+/** One privacy-tax run's timings and ratio, as both tax tables show them. */
+function taxCells(t: {
+  enclave: { decryptLoadS: number; queryS: number; totalS: number };
+  plain: { loadS: number; queryS: number; totalS: number };
+  ratio: number;
+}): string[] {
+  return [
+    s(t.enclave.decryptLoadS),
+    s(t.enclave.queryS),
+    s(t.enclave.totalS),
+    s(t.plain.loadS),
+    s(t.plain.queryS),
+    s(t.plain.totalS),
+    `**${f(t.ratio, 2)}×**`,
+  ];
+}
+
 function row(cells: string[]): string {
   return `| ${cells.join(" | ")} |`;
 }
@@ -115,13 +132,7 @@ export function markdown(r: BenchReport): string {
         f(t.csvMB),
         s(t.enclave.partnerEncryptS),
         s(t.enclave.grantS),
-        s(t.enclave.decryptLoadS),
-        s(t.enclave.queryS),
-        s(t.enclave.totalS),
-        s(t.plain.loadS),
-        s(t.plain.queryS),
-        s(t.plain.totalS),
-        `**${f(t.ratio, 2)}×**`,
+        ...taxCells(t),
         `${f(t.ratioWithEncrypt, 2)}×`,
         `${f(t.enclave.peakRssDeltaMB)} MB`,
         t.resultsMatch ? "yes" : "NO",
@@ -221,13 +232,7 @@ function threadSection(r: BenchReport): string[] {
     ...r.privacyTaxByThreads.map((t) =>
       row([
         String(t.threads),
-        s(t.enclave.decryptLoadS),
-        s(t.enclave.queryS),
-        s(t.enclave.totalS),
-        s(t.plain.loadS),
-        s(t.plain.queryS),
-        s(t.plain.totalS),
-        `**${f(t.ratio, 2)}×**`,
+        ...taxCells(t),
         `${s(t.enclave.decryptLoadCpuS)} / ${s(t.plain.loadCpuS)}`,
         t.resultsMatch ? "yes" : "NO",
       ]),

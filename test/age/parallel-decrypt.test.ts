@@ -9,34 +9,16 @@ import { describe, expect, it } from "vitest";
 import { isCleanroomError, UsageError } from "../../attestation/errors.js";
 import { DecryptPool, openBatchHere } from "../../protocol/age/decrypt-pool.js";
 import { openHeader } from "../../protocol/age/envelope.js";
-import { generateFileKey, headerMac, payloadKey } from "../../protocol/age/file-key.js";
 import { decryptBatchesWithFileKey } from "../../protocol/age/file-key-decrypt.js";
-import { formatHeader, formatHeaderMacInput, parseHeader } from "../../protocol/age/header.js";
-import { decodeRecipient, generateIdentity, identityToRecipient } from "../../protocol/age/keys.js";
+import { parseHeader } from "../../protocol/age/header.js";
 import { decryptBatches, type ParallelDecryptOptions } from "../../protocol/age/parallel-decrypt.js";
 import { CHUNK_BYTES, decryptChunks, encryptBytes } from "../../protocol/age/stream-node.js";
-import { wrapX25519 } from "../../protocol/age/x25519-stanza.js";
 import { patternBytes } from "./age-cli.js";
+import { craft, party, split } from "./handmade.js";
 
 const K = CHUNK_BYTES;
 const SEALED = K + 16;
 const QUOTE = 0x22;
-
-async function party(): Promise<{ identity: string; recipient: string }> {
-  const identity = generateIdentity();
-  return { identity, recipient: await identityToRecipient(identity) };
-}
-
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...points, bytes.length]) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  return out;
-}
 
 type Outcome = { ok: Uint8Array } | { error: string; released: Uint8Array };
 
@@ -78,26 +60,6 @@ async function expectSame(
   const released = "released" in got ? got.released : new Uint8Array(0);
   expect(released).toEqual(want.released.subarray(0, released.length));
   return got;
-}
-
-/** A hand-built file with the given chunks and final flags (what an encoder must never produce). */
-async function craft(
-  recipient: string,
-  chunks: { plaintext: Uint8Array; last: boolean }[],
-): Promise<Uint8Array> {
-  const fileKey = generateFileKey();
-  const macInput = formatHeaderMacInput([await wrapX25519(fileKey, decodeRecipient(recipient))]);
-  const nonce = crypto.getRandomValues(new Uint8Array(16));
-  const key = await payloadKey(fileKey, nonce);
-  const parts: Uint8Array[] = [formatHeader(macInput, await headerMac(fileKey, macInput)), nonce];
-  chunks.forEach(({ plaintext, last }, i) => {
-    const iv = Buffer.alloc(12);
-    iv.writeUInt32BE(i, 7);
-    iv[11] = last ? 1 : 0;
-    const c = createCipheriv("chacha20-poly1305", key, iv, { authTagLength: 16 });
-    parts.push(c.update(plaintext), c.final(), c.getAuthTag());
-  });
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 describe("parallel age decryption", () => {

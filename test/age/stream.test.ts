@@ -1,18 +1,9 @@
-import { createCipheriv } from "node:crypto";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { isCleanroomError } from "../../attestation/errors.js";
-import { generateFileKey, headerMac, payloadKey } from "../../protocol/age/file-key.js";
-import {
-  encodeBase64,
-  formatHeader,
-  formatHeaderMacInput,
-  parseHeader,
-  type Stanza,
-} from "../../protocol/age/header.js";
-import { decodeRecipient, generateIdentity, identityToRecipient } from "../../protocol/age/keys.js";
+import { encodeBase64, parseHeader, type Stanza } from "../../protocol/age/header.js";
 import {
   CHUNK_BYTES,
   decryptBytes,
@@ -21,29 +12,12 @@ import {
   encryptBytes,
   encryptStream,
 } from "../../protocol/age/stream-node.js";
-import { wrapX25519 } from "../../protocol/age/x25519-stanza.js";
 import { patternBytes } from "./age-cli.js";
+import { craft, party, split } from "./handmade.js";
 
 const K = CHUNK_BYTES;
 const SEALED = K + 16;
 const CODES = ["ERR_AGE_FORMAT", "ERR_AGE_DECRYPT", "ERR_AGE_NO_IDENTITY"];
-
-async function party(): Promise<{ identity: string; recipient: string }> {
-  const identity = generateIdentity();
-  return { identity, recipient: await identityToRecipient(identity) };
-}
-
-/** Splits `bytes` at the given cut points (sorted, deduplicated, in range). */
-function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let prev = 0;
-  for (const p of [...points, bytes.length]) {
-    out.push(bytes.subarray(prev, p));
-    prev = p;
-  }
-  return out;
-}
 
 async function decryptPieces(pieces: Uint8Array[], identity: string): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -60,31 +34,6 @@ async function failureCode(p: Promise<unknown>): Promise<string> {
     return e.code;
   }
   throw new Error("decryption unexpectedly succeeded");
-}
-
-/**
- * A hand-built file: custom stanzas around a real X25519 stanza, then the given chunks with the
- * given last-chunk flags, so that encoder mistakes the spec forbids can be produced on purpose.
- */
-async function craft(
-  recipient: string,
-  chunks: { plaintext: Uint8Array; last: boolean }[],
-  extraStanzas: Stanza[] = [],
-): Promise<Uint8Array> {
-  const fileKey = generateFileKey();
-  const stanzas = [...extraStanzas, await wrapX25519(fileKey, decodeRecipient(recipient))];
-  const macInput = formatHeaderMacInput(stanzas);
-  const nonce = crypto.getRandomValues(new Uint8Array(16));
-  const key = await payloadKey(fileKey, nonce);
-  const parts: Uint8Array[] = [formatHeader(macInput, await headerMac(fileKey, macInput)), nonce];
-  chunks.forEach(({ plaintext, last }, i) => {
-    const iv = Buffer.alloc(12);
-    iv.writeUInt32BE(i, 7);
-    iv[11] = last ? 1 : 0;
-    const c = createCipheriv("chacha20-poly1305", key, iv, { authTagLength: 16 });
-    parts.push(c.update(plaintext), c.final(), c.getAuthTag());
-  });
-  return new Uint8Array(Buffer.concat(parts));
 }
 
 describe("age streaming encryption and decryption", () => {
