@@ -1,17 +1,21 @@
 /**
- * How a decrypted result leaves the CLI: CSV (as the enclave writes it) or JSON with numbers
- * typed (client/sdk/results.ts), to stdout or a file (mode 0600), and the run's facts for --json.
+ * How a decrypted result leaves the CLI: CSV (as the enclave writes it), JSON with numbers typed
+ * (client/sdk/results.ts) or Parquet (client/node/parquet.ts), to stdout or a file (mode 0600),
+ * and the run's facts for --json.
  */
 import { writeFile } from "node:fs/promises";
 import { UsageError } from "../../attestation/errors.js";
+import { resultToParquet } from "../node/parquet.js";
 import { parseCsv } from "../sdk/csv.js";
 import type { QueryResult } from "../sdk/query.js";
 import { jsonResultToCsv, parseJsonResult, typedJsonResult } from "../sdk/results.js";
 
-export type OutputFormat = "csv" | "json";
+export type OutputFormat = "csv" | "json" | "parquet";
 
 export function outputFormat(value: string): OutputFormat {
-  if (value !== "csv" && value !== "json") throw new UsageError(`--format must be csv or json, not ${value}`);
+  if (value !== "csv" && value !== "json" && value !== "parquet") {
+    throw new UsageError(`--format must be csv, json or parquet, not ${value}`);
+  }
   return value;
 }
 
@@ -30,8 +34,9 @@ export function resultJson(r: QueryResult): {
   };
 }
 
-/** The result's bytes in `format`. */
-export function resultBytes(r: QueryResult, format: OutputFormat): Uint8Array {
+/** The result's bytes in `format` (Parquet: written by DuckDB in this process, typed as the enclave declared). */
+export async function resultBytes(r: QueryResult, format: OutputFormat): Promise<Uint8Array> {
+  if (format === "parquet") return resultToParquet(resultJson(r));
   if (format === "json") return new TextEncoder().encode(`${JSON.stringify(resultJson(r))}\n`);
   if (r.response.format === "csv") return r.data!;
   return new TextEncoder().encode(jsonResultToCsv(parseJsonResult(r.data!)));

@@ -14,6 +14,7 @@ import { QueryCheckError } from "../../protocol/rules/errors.js";
 import type { ContractReview } from "../../protocol/rules/review.js";
 import { resultBytes, resultJson } from "../cli/result-output.js";
 import { checkFile } from "../node/check-file.js";
+import { resultToParquet } from "../node/parquet.js";
 import { reviewContractWithDuckDb } from "../node/review.js";
 import { uploadFile } from "../node/upload.js";
 import { type AttestationCheck, checkAttestation, policyFingerprint } from "../sdk/attest.js";
@@ -50,7 +51,6 @@ import { ConsoleCheckError, ConsoleNotFoundError, ConsoleRequestError } from "./
 import { errorBody } from "./http-errors.js";
 import { Jobs } from "./jobs.js";
 import { dpColumnNoise } from "./noise.js";
-import { resultToParquet } from "./parquet.js";
 
 export interface ConsoleSessionOptions {
   client: CleanroomClient;

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { fromHex, toHex } from "../../attestation/bytes.js";
 import { SIM_FILES } from "../../attestation/sim/platform.js";
+import { withLocalDuckDb } from "../../client/node/duckdb.js";
 import { jsonResultToCsv, parseJsonResult, typedValue } from "../../client/sdk/results.js";
 import { resultToCsv, resultToJson } from "../../enclave/sql/run.js";
 import { cli, contractInitArgs, hashEmailsArgs, noCleanroomEnv, withEnv } from "../cli/main-cli.js";
@@ -254,6 +255,36 @@ describe("data, queries and every recipient's results", () => {
       .slice(1)
       .map((l) => l.split(","));
     expect(typed.rows).toEqual(rows.map(([s, a, b]) => [s, Number(a), Number(b)]));
+    // Parquet, typed as the enclave declared the columns, read back by DuckDB: the same rows.
+    const parquet = join(dir, "overlap.parquet");
+    await ok(
+      "results",
+      "get",
+      overlap,
+      "--format",
+      "parquet",
+      "--out",
+      parquet,
+      "--profile",
+      "advertiser",
+      ...pins(),
+    );
+    const back = await withLocalDuckDb(async (conn) =>
+      (await conn.runAndReadAll(`SELECT * FROM read_parquet('${parquet}')`)).getRowsJson(),
+    );
+    expect(back.map((r) => r.map(String))).toEqual(rows);
+    const toStdout = await run(
+      "results",
+      "get",
+      overlap,
+      "--format",
+      "parquet",
+      "--profile",
+      "advertiser",
+      ...pins(),
+    );
+    expect(toStdout.code).toBe(2);
+    expect(toStdout.err).toContain("--out");
     expect(
       json((await ok("results", "list", "--new", "--profile", "advertiser", ...pins(), "--json")).out)
         .results,

@@ -35,11 +35,13 @@ export function registerQueryCommand(program: Command): void {
     .description("run an approved query; the result is checked against the signed digest and decrypted")
     .argument("<query-id>")
     .option("--param <name=value>", "query parameter (repeatable)", collect, [])
-    .option("--format <format>", "csv | json (numbers typed)", "csv")
+    .option("--format <format>", "csv | json (numbers typed) | parquet (needs --out)", "csv")
     .option("--out <file>", "write the result here (default stdout)");
   addClientOptions(cmd).action((queryId: string, f: QueryFlags) =>
     run(async () => {
       const format = outputFormat(f.format);
+      if (format === "parquet" && !f.out)
+        throw new UsageError("--format parquet writes a file: give --out FILE");
       const client = await openClient(f);
       client.runnableQuery(queryId);
       const params = client.typedParams(queryId, parseParams(f.param));
@@ -47,7 +49,7 @@ export function registerQueryCommand(program: Command): void {
       const r = await query(client, { queryId, params, format: "json" });
       await markFetched(client.state, client.partyId, r.id);
       const b = r.response;
-      if (r.data && f.out) await writeResult(f.out, resultBytes(r, format));
+      if (r.data && f.out) await writeResult(f.out, await resultBytes(r, format));
       if (f.json) {
         printJson({ ...runFacts(r, !f.out), ...(f.out && r.data ? { out: f.out } : {}) });
         return 0;
@@ -62,7 +64,7 @@ export function registerQueryCommand(program: Command): void {
       }
       if (!r.data) say("this party is not a recipient of the result");
       else if (f.out) say(`result written to ${f.out}`);
-      else process.stdout.write(resultBytes(r, format));
+      else process.stdout.write(await resultBytes(r, format));
       const others = client.approvedQuery(queryId).recipients.filter((p) => p !== client.partyId);
       if (others.length) say(`also for ${others.join(", ")}: cleanroom results get ${r.id}`);
       return 0;

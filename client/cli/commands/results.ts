@@ -64,11 +64,13 @@ export function registerResultsCommand(program: Command): void {
     .description("fetch one result, check it against the enclave's signed digest and decrypt it")
     .argument("[id]", "a result id (cleanroom results list, or printed by cleanroom query)")
     .option("--query <id>", "without ID: the newest result of this query for this party")
-    .option("--format <format>", "csv | json (numbers typed)", "csv")
+    .option("--format <format>", "csv | json (numbers typed) | parquet (needs --out)", "csv")
     .option("--out <file>", "write the result here (default stdout)");
   addClientOptions(get).action((given: string | undefined, f: GetFlags) =>
     run(async () => {
       const format = outputFormat(f.format);
+      if (format === "parquet" && !f.out)
+        throw new UsageError("--format parquet writes a file: give --out FILE");
       if (given !== undefined && !/^[0-9a-f]{32}$/.test(given)) {
         throw new UsageError(`result id ${given}: 32 hex characters, as cleanroom results list shows them`);
       }
@@ -89,7 +91,7 @@ export function registerResultsCommand(program: Command): void {
       const r = await fetchResult(client, id);
       if (!r.data) throw new UsageError(`result ${id}: party ${client.partyId} is not one of its recipients`);
       await markFetched(client.state, client.partyId, id);
-      if (f.out) await writeResult(f.out, resultBytes(r, format));
+      if (f.out) await writeResult(f.out, await resultBytes(r, format));
       if (f.json) {
         printJson({ ...runFacts(r, !f.out), ...(f.out ? { out: f.out } : {}) });
         return 0;
@@ -99,7 +101,7 @@ export function registerResultsCommand(program: Command): void {
         `result ${id}: query ${b.queryId} run by ${b.requester}, epsilon ${b.epsilon}, audit head ${b.head.seq}`,
       );
       if (f.out) say(`result written to ${f.out}`);
-      else process.stdout.write(resultBytes(r, format));
+      else process.stdout.write(await resultBytes(r, format));
       return 0;
     }, f.json),
   );

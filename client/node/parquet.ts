@@ -7,7 +7,7 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { withLocalDuckDb } from "../node/duckdb.js";
+import { withLocalDuckDb } from "./duckdb.js";
 
 export interface ResultDocument {
   columns: { name: string; type: string | null }[];
