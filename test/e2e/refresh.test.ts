@@ -105,7 +105,16 @@ describe("a weekly refresh", () => {
       onProgress: (p) => seen.push(p),
       progressEveryMs: 20,
     });
-    for (let i = 0; i < 200 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+    // Released once ten polls in a row saw the whole file read and the same rows (the load then
+    // waits at its switch), so the last progress seen is the finished read whatever the speed.
+    const fullyRead = () => {
+      const last = seen.slice(-10);
+      return (
+        last.length === 10 &&
+        last.every((p) => p.bytes === week2.size && p.rows > 0 && p.rows === last[0]!.rows)
+      );
+    };
+    for (let i = 0; i < 400 && !fullyRead(); i++) await new Promise((r) => setTimeout(r, 25));
     release();
     await held;
     const v2 = await granting;
