@@ -215,10 +215,10 @@ export class QueryRunner {
       if (e instanceof QueryTimeoutError) this.#counted(query.id);
       throw e;
     });
-    const released = result.guarded?.released ?? [];
+    const released = result.released ?? [];
     const sealedHistory =
       released.length > 0
-        ? sealReleased(this.#sealKey(query, result.guarded!.datasets), this.active.digest, query.id, released)
+        ? sealReleased(await this.#sealKey(query), this.active.digest, query.id, released)
         : undefined;
     const text = body.resultFormat === "csv" ? resultToCsv(result) : resultToJson(result);
     const bytes = new TextEncoder().encode(text);
@@ -265,8 +265,8 @@ export class QueryRunner {
   }
 
   /** The key sealing `query`'s history: the shares of the owners of the datasets it reads. */
-  #sealKey(query: ApprovedQuery, datasets: readonly string[]): Uint8Array {
-    const owners = datasets.map((d) => this.active.dataset(d).owner);
+  async #sealKey(query: ApprovedQuery): Promise<Uint8Array> {
+    const owners = (await datasetsRead(this.engine, query)).map((d) => this.active.dataset(d).owner);
     const key = this.#shares.key(this.active.digest, query.id, owners);
     // Loading a dataset takes its owner's grant, which carries the share: a loaded query has them.
     if (!key)
@@ -278,7 +278,7 @@ export class QueryRunner {
   async #openHistory(query: ApprovedQuery): Promise<void> {
     const pending = this.#pending.get(query.id);
     if (!pending) return;
-    const key = this.#sealKey(query, await datasetsRead(this.engine, query));
+    const key = await this.#sealKey(query);
     this.#pending.delete(query.id);
     for (const blob of pending) {
       const rows = openReleased(key, this.active.digest, query.id, blob);

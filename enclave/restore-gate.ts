@@ -13,7 +13,7 @@
  * head) are not protected by anyone's head. See docs/THREAT-MODEL.md.
  */
 import type { AuditHead } from "../protocol/audit/entry.js";
-import type { ApprovedQuery } from "../protocol/contract/types.js";
+import { type ApprovedQuery, differencingGuarded } from "../protocol/contract/types.js";
 import type { AuditChain } from "./audit-chain.js";
 import { AuditHeadRequiredError } from "./errors.js";
 
@@ -24,8 +24,7 @@ import { AuditHeadRequiredError } from "./errors.js";
  */
 function spendsHistory(query: ApprovedQuery): boolean {
   const { policy } = query;
-  const guarded = policy.kind === "aggregation" && policy.differencingGuard !== false;
-  return policy.dp !== undefined || policy.maxRuns !== undefined || guarded;
+  return policy.dp !== undefined || policy.maxRuns !== undefined || differencingGuarded(policy);
 }
 
 export class RestoreGate {

@@ -9,6 +9,7 @@
  */
 import type { DuckDBConnection, DuckDBListValue, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
 import { isCleanroomError } from "../../attestation/errors.js";
+import { differencingGuarded } from "../../protocol/contract/types.js";
 import { AGGREGATE_CALLS } from "../../protocol/rules/aggregation.js";
 import { QueryCheckError } from "../../protocol/rules/errors.js";
 import { SCALAR_OUTPUT_TYPES } from "../../protocol/rules/functions.js";
@@ -201,8 +202,7 @@ function integerConstant(value: number): AstNode {
 /** Aggregation predicates and dimensions hold no aggregate; nothing to exclude from TRY. */
 const NO_AGGREGATES: ReadonlySet<string> = new Set();
 
-const guarded = (checked: CheckedQuery): boolean =>
-  checked.query.policy.kind === "aggregation" && checked.query.policy.differencingGuard !== false;
+const guarded = (checked: CheckedQuery): boolean => differencingGuarded(checked.query.policy);
 
 /** "DECIMAL(18,2)" → "DECIMAL": the type family an output column's type name belongs to. */
 const typeFamily = (name: string): string => name.replace(/\(.*\)$/, "");

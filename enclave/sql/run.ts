@@ -36,11 +36,8 @@ export interface QueryResult {
    * first ones in canonical order were kept (post-processing of the noisy output).
    */
   truncated?: boolean;
-  /**
-   * Guarded plans only: the people sets behind the released rows (what the differencing guard
-   * recorded), and the datasets the query read, whose owners' shares seal them.
-   */
-  guarded?: { released: PeopleSets[]; datasets: string[] };
+  /** Guarded plans only: the people sets behind the released rows (what the differencing guard recorded). */
+  released?: PeopleSets[];
 }
 
 interface CachedPlan {
@@ -209,12 +206,11 @@ async function execute(
     const reader = await plan.statement.streamAndReadUntil(bound + 1);
     if (reader.currentRowCount > bound) throw new ResultTooLargeError("query result exceeds the row cap");
     const { rows, released } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson(), o.guard);
-    const datasets = plan.checked.tables.map((t) => t.dataset.id);
     return {
       columns: plan.columns,
       rows,
       ...(plan.dp ? { dp: plan.dp } : {}),
-      ...(released ? { guarded: { released, datasets } } : {}),
+      ...(released ? { released } : {}),
     };
   } catch (e) {
     if (isCleanroomError(e)) throw e;

@@ -129,6 +129,11 @@ export function partyBudget(contract: Contract): number {
   return budgets.length ? Math.min(...budgets) : 0;
 }
 
+/** True when the differencing guard watches this query: the aggregation rule, unless turned off. */
+export function differencingGuarded(policy: OutputPolicy): boolean {
+  return policy.kind === "aggregation" && policy.differencingGuard !== false;
+}
+
 /** The floor under every query's k: no contract can declare a smaller minimum. */
 export const MIN_K = 10;
 

@@ -20,6 +20,7 @@ import {
   type DpColumn,
   type DpDomain,
   type DpGroups,
+  differencingGuarded,
   type Measure,
   MIN_K,
   type ParameterType,
@@ -270,7 +271,7 @@ function baseReview(query: ApprovedQuery, partyBudget: number): QueryReview {
     outputs: [],
     parameters: query.parameters.map((p) => ({ name: p.name, type: p.type, filters: [] })),
     ...(query.policy.dp ? { dp: dpReview(query.policy.dp, partyBudget) } : {}),
-    differencingGuard: query.policy.kind === "aggregation" ? query.policy.differencingGuard !== false : null,
+    differencingGuard: query.policy.kind === "aggregation" ? differencingGuarded(query.policy) : null,
     maxRuns: query.policy.maxRuns ?? null,
     warnings: [],
   };
