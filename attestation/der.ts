@@ -74,6 +74,28 @@ export class DerReader {
     return this.bytes.subarray(t.start, t.end);
   }
 
+  /** An OBJECT IDENTIFIER (0x06) in dotted form; minimal base-128 arcs, each a safe integer. */
+  oid(t: Tlv): string {
+    if (t.tag !== 0x06) this.fail("der: not an object identifier");
+    const b = this.content(t);
+    if (b.length === 0 || (b[b.length - 1]! & 0x80) !== 0) this.fail("der: malformed object identifier");
+    const arcs: number[] = [];
+    let v = 0;
+    let start = true;
+    for (const x of b) {
+      if (start && x === 0x80) this.fail("der: malformed object identifier");
+      if (v > (Number.MAX_SAFE_INTEGER - 0x7f) / 128) this.fail("der: object identifier arc too large");
+      v = v * 128 + (x & 0x7f);
+      start = (x & 0x80) === 0;
+      if (start) {
+        if (arcs.length === 0) arcs.push(v < 80 ? Math.floor(v / 40) : 2, v < 80 ? v % 40 : v - 80);
+        else arcs.push(v);
+        v = 0;
+      }
+    }
+    return arcs.join(".");
+  }
+
   /** UTCTime (0x17, YYMMDDHHMMSSZ; YY < 50 is 20YY) or GeneralizedTime (0x18, YYYYMMDDHHMMSSZ). */
   time(t: Tlv): Date {
     const s = new TextDecoder().decode(this.content(t));

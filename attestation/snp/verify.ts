@@ -3,7 +3,7 @@
  * Answers "did AMD's hardware sign these bytes?", never "is this acceptable?" (see policy.ts).
  */
 
-import { bytesEqual, isAllZero } from "../bytes.js";
+import { bytesEqual, concatBytes, isAllZero, sha256, toHex } from "../bytes.js";
 import {
   CertificateError,
   EvidenceFormatError,
@@ -21,10 +21,11 @@ import {
   toDer,
 } from "./certs.js";
 import { checkRevocation } from "./crl.js";
+import { nodeCrypto } from "./native.js";
 import type { SnpProduct } from "./product.js";
 import { chipIdFor, type SnpReport } from "./report.js";
 import { type IntermediateKind, PINNED_ROOTS } from "./roots.js";
-import { signedBy as signedByKey } from "./signature.js";
+import { rsaPssKey, type SignatureKey, signatureBackend, signedBy as signedByKey } from "./signature.js";
 import { decodeTcb } from "./tcb.js";
 
 /** Certificates as DER or PEM. Without ask/ark the pinned ones are used. */
@@ -69,7 +70,8 @@ export interface VerifiedChain {
   simulated: boolean;
   kind: EndorsementKind;
   extensions: AmdKeyExtensions;
-  key: CryptoKey;
+  /** The VCEK/VLEK key, for the report signature. */
+  key: SignatureKey;
   arkDer: Uint8Array;
   /** The three certificates as verified, root first (for the CRL check). */
   ark: ChainCertificate;
@@ -96,36 +98,73 @@ interface PinnedParsed {
   intermediates: { kind: IntermediateKind; cert: ChainCertificate }[];
 }
 let pinnedCache: PinnedParsed[] | undefined;
+/** Every pinned certificate as parsed once per process; membership means "these exact bytes". */
+const pinnedCerts = new Set<ChainCertificate>();
 
 function pinned(): PinnedParsed[] {
-  pinnedCache ??= PINNED_ROOTS.map((r) => ({
+  if (pinnedCache) return pinnedCache;
+  pinnedCache = PINNED_ROOTS.map((r) => ({
     product: r.product,
     ark: parseCertificate(toDer(r.ark)),
     intermediates: r.intermediates.map((i) => ({ kind: i.kind, cert: parseCertificate(toDer(i.pem)) })),
   }));
+  for (const p of pinnedCache) {
+    pinnedCerts.add(p.ark);
+    for (const i of p.intermediates) pinnedCerts.add(i.cert);
+  }
   return pinnedCache;
 }
 
-/** True when `issuer` signed `cert` (RSASSA-PSS, SHA-384, salt 48). */
-function signedBy(cert: ChainCertificate, issuer: ChainCertificate): Promise<boolean> {
-  return signedByKey(cert, issuer.spki);
+/** The pinned ASK/ASVK whose DER is exactly `der`, so it is neither parsed nor checked again. */
+function pinnedIntermediate(der: Uint8Array): ChainCertificate | undefined {
+  for (const p of pinned()) {
+    for (const i of p.intermediates) if (bytesEqual(i.cert.der, der)) return i.cert;
+  }
+  return undefined;
 }
 
-async function importEndorsementKey(cert: ChainCertificate): Promise<CryptoKey> {
+/** Keys of pinned certificates, imported once per process. */
+const pinnedKeys = new Map<ChainCertificate, Promise<SignatureKey>>();
+/**
+ * Signatures between two pinned certificates that verified in this process, subject → issuers.
+ * Both ends are the objects parsed from roots.ts, reached only through an exact-bytes match, so
+ * a certificate that merely carries a pinned one's name (a simulated root mimicking AMD's, a
+ * tampered copy of a pinned ASK) is never in here and is checked every time.
+ */
+const pinnedSignatures = new Map<ChainCertificate, Set<ChainCertificate>>();
+
+function issuerKey(issuer: ChainCertificate): Promise<SignatureKey> {
+  if (!pinnedCerts.has(issuer)) return rsaPssKey(issuer.spki);
+  let key = pinnedKeys.get(issuer);
+  if (!key) {
+    key = rsaPssKey(issuer.spki);
+    pinnedKeys.set(issuer, key);
+  }
+  return key;
+}
+
+/**
+ * True when `issuer` signed `cert` (RSASSA-PSS, SHA-384, salt 48). A pinned root is a constant of
+ * this code, so its self-signature and its signatures over the pinned ASK/ASVK are checked once
+ * per process; everything else is checked on every call.
+ */
+async function signedBy(cert: ChainCertificate, issuer: ChainCertificate): Promise<boolean> {
+  const bothPinned = pinnedCerts.has(cert) && pinnedCerts.has(issuer);
+  if (bothPinned && pinnedSignatures.get(cert)?.has(issuer)) return true;
+  const ok = await signedByKey(cert, await issuerKey(issuer));
+  if (ok && bothPinned) {
+    const issuers = pinnedSignatures.get(cert) ?? new Set<ChainCertificate>();
+    issuers.add(issuer);
+    pinnedSignatures.set(cert, issuers);
+  }
+  return ok;
+}
+
+function importEndorsementKey(cert: ChainCertificate): Promise<SignatureKey> {
   if (cert.publicKeyAlgorithmOid !== EC_PUBLIC_KEY || cert.publicKeyParamsOid !== SECP384R1) {
     throw new CertificateError("certificate: endorsement key is not EC P-384");
   }
-  try {
-    return await crypto.subtle.importKey(
-      "spki",
-      cert.spki as BufferSource,
-      { name: "ECDSA", namedCurve: "P-384" },
-      false,
-      ["verify"],
-    );
-  } catch (e) {
-    throw new CertificateError("certificate: endorsement key is malformed", { cause: e });
-  }
+  return signatureBackend.ecdsaP384(cert.spki);
 }
 
 /** The error for a chain whose root is not trusted: simulated roots get their own code. */
@@ -168,7 +207,7 @@ async function buildChain(
   }
 
   const intermediates: ChainCertificate[] = input.ask
-    ? [parseCertificate(input.ask)]
+    ? [pinnedIntermediate(input.ask) ?? parseCertificate(input.ask)]
     : pinned().flatMap((p) => p.intermediates.filter((i) => i.kind === wantKind).map((i) => i.cert));
   const ask = intermediates.find((c) => bytesEqual(c.subject, leaf.issuer));
   if (!ask) throw new CertificateError("certificate: no intermediate issued the endorsement key");
@@ -215,22 +254,28 @@ export function clearChainCache(): void {
   chainCache.clear();
 }
 
-/** An exact (collision-free) key from the certificates as given: one char per byte. */
-function cacheKey(parts: (Uint8Array | string | undefined)[]): string {
-  return parts
-    .map((p) => {
-      if (p === undefined) return "-";
-      if (typeof p === "string") return `s${p.length}:${p}`;
-      let s = `b${p.length}:`;
-      for (let i = 0; i < p.length; i += 4096) s += String.fromCharCode(...p.subarray(i, i + 4096));
-      return s;
-    })
-    .join("|");
+/** SHA-256 over the certificates as given, each framed by its kind and length. */
+async function cacheKey(parts: (Uint8Array | string | undefined)[]): Promise<string> {
+  const framed: Uint8Array[] = [];
+  for (const p of parts) {
+    const body =
+      p === undefined ? new Uint8Array(0) : typeof p === "string" ? new TextEncoder().encode(p) : p;
+    const head = new Uint8Array(5);
+    head[0] = p === undefined ? 0 : typeof p === "string" ? 1 : 2;
+    new DataView(head.buffer).setUint32(1, body.length);
+    framed.push(head, body);
+  }
+  if (nodeCrypto) {
+    const h = nodeCrypto.createHash("sha256");
+    for (const f of framed) h.update(f);
+    return h.digest("hex");
+  }
+  return toHex(await sha256(concatBytes(...framed)));
 }
 
 /**
- * Verifies ARK → ASK/ASVK → VCEK/VLEK signatures; cached by the certificates' exact bytes, so a
- * warm call does no signature check at all. A cached chain whose ARK is trusted only through
+ * Verifies ARK → ASK/ASVK → VCEK/VLEK signatures; cached by a SHA-256 of the certificates' bytes,
+ * so a warm call does no signature check at all. A cached chain whose ARK is trusted only through
  * `trustedArks` is used again only when the caller still trusts that ARK.
  */
 export async function verifyChain(
@@ -238,7 +283,7 @@ export async function verifyChain(
   options: Pick<SnpVerifyOptions, "trustedArks"> = {},
   onStep: (s: VerifyStep) => void = () => {},
 ): Promise<VerifiedChain> {
-  const key = cacheKey([certs.ark, certs.ask, certs.vcek]);
+  const key = await cacheKey([certs.ark, certs.ask, certs.vcek]);
   const trustedArks = (options.trustedArks ?? []).map(toDer);
   const hit = chainCache.get(key);
   if (hit && (!hit.simulated || trustedArks.some((a) => bytesEqual(a, hit.arkDer)))) {
@@ -274,13 +319,8 @@ export function resolveProduct(report: SnpReport, chain: VerifiedChain, expected
   return known[0]!;
 }
 
-export async function verifyReportSignature(report: SnpReport, key: CryptoKey): Promise<void> {
-  const ok = await crypto.subtle.verify(
-    { name: "ECDSA", hash: "SHA-384" },
-    key,
-    report.signature as BufferSource,
-    report.signedBytes as BufferSource,
-  );
+export async function verifyReportSignature(report: SnpReport, key: SignatureKey): Promise<void> {
+  const ok = await key.verify(report.signature, report.signedBytes);
   if (!ok) throw new SignatureError("report: signature does not verify");
 }
 

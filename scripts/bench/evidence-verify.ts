@@ -1,9 +1,12 @@
 /**
  * Measurement 3: evidence verifications per second on real vectors (../shared/vectors), each at
  * a time inside its own certificates' validity. Warm: the verified chain is cached, so a
- * verification is one signature check plus parsing. Cold: the chain's signatures are checked
- * again every time (SEV-SNP: clearChainCache(); Nitro has no such hook, so each cold run uses a
- * fresh instance of attestation/nitro/verify.js, whose module-level cache starts empty).
+ * verification is one signature check plus parsing. Cold: the chain is verified again every
+ * time. SEV-SNP: clearChainCache() before each, as for a chip never seen before; what stays is
+ * per process, not per chip (the pinned AMD root's self-signature and its signature over the
+ * pinned ASK, checked on first use), so cold is the VCEK's parse and signature under the ASK,
+ * its key's import and the report signature. Nitro has no such hook, so each cold run uses a
+ * fresh instance of attestation/nitro/verify.js, whose module-level cache starts empty.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";

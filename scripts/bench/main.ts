@@ -157,7 +157,7 @@ async function measure(o: Options, workDir: string): Promise<BenchReport> {
   report.serialLoadRatio = report.amdahl?.serialLoadRatio ?? null;
   report.decryptRatio = report.decrypt.ratio;
   report.relayRatio = report.relay!.ratio;
-  report.snpVerifyPerSec = report.verify.snp.warmPerSec;
+  report.snpVerifyPerSec = report.verify.snp.coldPerSec;
   report.memoryMBPerMillionRows = report.relay!.memory.peakMBPerMillionRows;
   report.targets = {
     privacyTax: report.privacyTax <= TARGETS.privacyTax,

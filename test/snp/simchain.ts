@@ -19,7 +19,16 @@ export interface SimChain {
 
 const PSS = ["-sha384", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:48"];
 
-export function makeSimChain(org: string, hwId: Uint8Array, tcb: TcbVersion): SimChain {
+/**
+ * Subjects (openssl -subj) for the ARK and ASK, e.g. to mimic AMD's names; by default
+ * `/O=<org>/CN=ARK-Sim` and `/O=<org>/CN=SEV-Sim`.
+ */
+export interface SimNames {
+  ark: string;
+  ask: string;
+}
+
+export function makeSimChain(org: string, hwId: Uint8Array, tcb: TcbVersion, names?: SimNames): SimChain {
   const d = mkdtempSync(join(tmpdir(), "snp-sim-"));
   const p = (f: string): string => join(d, f);
   const ossl = (...args: string[]): void => {
@@ -53,7 +62,7 @@ export function makeSimChain(org: string, hwId: Uint8Array, tcb: TcbVersion): Si
       "-key",
       p("ark.key"),
       "-subj",
-      `/O=${org}/CN=ARK-Sim`,
+      names?.ark ?? `/O=${org}/CN=ARK-Sim`,
       "-days",
       "3650",
       ...PSS,
@@ -68,7 +77,7 @@ export function makeSimChain(org: string, hwId: Uint8Array, tcb: TcbVersion): Si
     );
     ossl("x509", "-in", p("ark.der"), "-inform", "DER", "-out", p("ark.pem"));
     for (const [name, key, issuer, ext, subj] of [
-      ["ask", "ask.key", "ark", "ca", `/O=${org}/CN=SEV-Sim`],
+      ["ask", "ask.key", "ark", "ca", names?.ask ?? `/O=${org}/CN=SEV-Sim`],
       ["vcek", "vcek.key", "ask", "leaf", `/O=${org}/CN=SEV-VCEK`],
     ] as const) {
       ossl("req", "-new", "-key", p(key), "-subj", subj, "-out", p(`${name}.csr`));
