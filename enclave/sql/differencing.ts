@@ -39,12 +39,6 @@ export function symmetricDifference(a: BigUint64Array, b: BigUint64Array, limit:
   return Math.min(limit, d + (a.length - i) + (b.length - j));
 }
 
-/** Sorted copy of a list of hashes as the engine returns them (bigints). */
-export function peopleSet(values: readonly unknown[]): BigUint64Array {
-  const out = BigUint64Array.from(values as bigint[]);
-  return out.sort();
-}
-
 export class DifferencingGuard {
   readonly #released = new Map<string, { rows: PeopleSets[]; identities: number }>();
   /** Queries whose history an earlier instance held: nothing of theirs is released again. */

@@ -7,7 +7,14 @@
  * contribution bounds) and its rows go to enclave/dp with the spec the plan carries. Only scalar
  * outputs of allowed names may leave, under either rule.
  */
-import type { DuckDBConnection, DuckDBListValue, DuckDBPreparedStatement, Json } from "@duckdb/node-api";
+import {
+  type DuckDBConnection,
+  type DuckDBListVector,
+  type DuckDBPreparedStatement,
+  type DuckDBResult,
+  type Json,
+  JsonDuckDBValueConverter,
+} from "@duckdb/node-api";
 import { isCleanroomError } from "../../attestation/errors.js";
 import { differencingGuarded } from "../../protocol/contract/types.js";
 import { AGGREGATE_CALLS } from "../../protocol/rules/aggregation.js";
@@ -17,7 +24,7 @@ import { conjunction, conjuncts, HIDDEN_PREFIX, isColumnEquality, shape } from "
 import type { DpSpec } from "../dp/apply.js";
 import { type AstNode, columnRef, functionCall, isNode, renderSql, walk, withTry } from "./ast.js";
 import type { CheckedQuery } from "./check.js";
-import { type DifferencingGuard, type PeopleSets, peopleSet } from "./differencing.js";
+import type { DifferencingGuard, PeopleSets } from "./differencing.js";
 import { checkDpSpec, customSql, dpSpecOf, UNIT_FROM, UNIT_SKIP, UNIT_TO } from "./dp-rewrite.js";
 import type { SqlEngine } from "./engine.js";
 
@@ -316,33 +323,81 @@ export function canonicalRows<R extends readonly Json[]>(rows: R[]): R[] {
   return [...rows].sort(compareRows);
 }
 
+/** One row as the engine returned it under the aggregation rule, split by what each part is for. */
+export interface AggregationRow {
+  /** The released columns, as JSON. */
+  row: Json[];
+  /** The hidden distinct-people counts (the k rule). */
+  counts: number[];
+  /** The hidden people sets, per table read (guarded plans only; empty otherwise). */
+  people: PeopleSets;
+}
+
 /**
- * Applies the plan's policy to raw rows (for the hidden columns) and their JSON rendering: the k
- * rule, then (when the plan is guarded) the differencing guard over the rows that passed, in
- * canonical order. Under DP every row passes with its hidden cells: the k rule is applied to
- * noisy counts by enclave/dp. Returns the released rows only: how many were held back is not
- * counted (a count of suppressed groups would tell whether anyone matched, however few).
- * `released` holds the people sets of the released rows when the guard decided them.
+ * Reads an aggregation plan's result a chunk at a time: only the released columns are converted
+ * to JSON, and each people list is copied from its list vector into a sorted typed array without
+ * an intermediate array of values (a group of a million people is one 8 MB copy, not a million
+ * strings). More than `bound` rows fail the run with `tooMany()` before the rest is read.
+ */
+export async function readAggregationRows(
+  plan: QueryPlan,
+  result: DuckDBResult,
+  bound: number,
+  tooMany: () => Error,
+): Promise<AggregationRow[]> {
+  const visible = plan.columns.length;
+  const counts = plan.counts;
+  const out: AggregationRow[] = [];
+  for (
+    let chunk = await result.fetchChunk();
+    chunk && chunk.rowCount > 0;
+    chunk = await result.fetchChunk()
+  ) {
+    if (out.length + chunk.rowCount > bound) throw tooMany();
+    const json = Array.from({ length: visible }, (_, c) =>
+      chunk!.convertColumnValues(c, JsonDuckDBValueConverter),
+    );
+    const hidden = Array.from({ length: counts }, (_, c) => chunk!.getColumnVector(visible + c));
+    const lists = Array.from(
+      { length: chunk.columnCount - visible - counts },
+      (_, c) => chunk!.getColumnVector(visible + counts + c) as DuckDBListVector,
+    );
+    for (let r = 0; r < chunk.rowCount; r++) {
+      out.push({
+        row: json.map((column) => column[r] ?? null),
+        counts: hidden.map((v) => Number(v.getItem(r))),
+        people: lists.map((v) => peopleOfRow(v, r)),
+      });
+    }
+  }
+  return out;
+}
+
+/** Row `r`'s hashes in `lists` (a NULL list, no one, is the empty set), sorted. */
+function peopleOfRow(lists: DuckDBListVector, r: number): BigUint64Array {
+  if (lists.getItem(r) === null) return new BigUint64Array(0);
+  const child = lists.childVector;
+  const offset = lists.getEntryOffset(r);
+  const set = new BigUint64Array(lists.getEntryLength(r));
+  for (let i = 0; i < set.length; i++) set[i] = child.getItem(offset + i) as bigint;
+  return set.sort();
+}
+
+/**
+ * Applies the plan's policy to the engine's rows: the k rule, then (when the plan is guarded) the
+ * differencing guard over the rows that passed, in canonical order. Under DP rows never come here:
+ * the k rule is applied to noisy counts by enclave/dp. Returns the released rows only: how many
+ * were held back is not counted (a count of suppressed groups would tell whether anyone matched,
+ * however few). `released` holds the people sets of the released rows when the guard decided them.
  */
 export function applyOutputPolicy(
   plan: QueryPlan,
-  raw: readonly (readonly unknown[])[],
-  json: readonly (readonly Json[])[],
+  rows: readonly AggregationRow[],
   guard?: DifferencingGuard,
 ): { rows: Json[][]; released?: PeopleSets[] } {
-  if (plan.dp) return { rows: json.map((r) => [...r]) };
-  const visible = plan.columns.length;
-  const counts = plan.counts;
   const { query } = plan.checked;
   const k = query.policy.minDistinctIdentities;
-  const passed: { row: Json[]; people: PeopleSets }[] = [];
-  raw.forEach((row, i) => {
-    if (!passesK(row.slice(visible, visible + counts).map(Number), k)) return;
-    const people = plan.guarded
-      ? row.slice(visible + counts).map((cell) => peopleSet((cell as DuckDBListValue).items))
-      : [];
-    passed.push({ row: json[i]!.slice(0, visible), people });
-  });
+  const passed = rows.filter((r) => passesK(r.counts, k));
   passed.sort((a, b) => compareRows(a.row, b.row));
   if (!plan.guarded || !guard) return { rows: passed.map((p) => p.row) };
   const decisions = guard.release(

@@ -20,6 +20,7 @@ import {
   type OutputColumn,
   planQuery,
   type QueryPlan,
+  readAggregationRows,
 } from "./policy.js";
 
 export interface QueryResult {
@@ -203,9 +204,13 @@ async function execute(
     // Under the aggregation rule the engine returns only groups of at least k people (the k rule
     // is in the statement), so the cap is decided by releasable groups alone.
     const bound = engine.maxResultRows;
-    const reader = await plan.statement.streamAndReadUntil(bound + 1);
-    if (reader.currentRowCount > bound) throw new ResultTooLargeError("query result exceeds the row cap");
-    const { rows, released } = applyOutputPolicy(plan, reader.getRows(), reader.getRowsJson(), o.guard);
+    const engineRows = await readAggregationRows(
+      plan,
+      await plan.statement.stream(),
+      bound,
+      () => new ResultTooLargeError("query result exceeds the row cap"),
+    );
+    const { rows, released } = applyOutputPolicy(plan, engineRows, o.guard);
     return {
       columns: plan.columns,
       rows,
