@@ -375,11 +375,11 @@ export async function readAggregationRows(
 
 /** Row `r`'s hashes in `lists` (a NULL list, no one, is the empty set), sorted. */
 function peopleOfRow(lists: DuckDBListVector, r: number): BigUint64Array {
-  if (lists.getItem(r) === null) return new BigUint64Array(0);
-  const child = lists.childVector;
-  const offset = lists.getEntryOffset(r);
-  const set = new BigUint64Array(lists.getEntryLength(r));
-  for (let i = 0; i < set.length; i++) set[i] = child.getItem(offset + i) as bigint;
+  // The row's slice of the flat child vector: a view, where getItem(r) would build a value per hash.
+  const hashes = lists.getItemVector(r);
+  if (hashes === null) return new BigUint64Array(0);
+  const set = new BigUint64Array(hashes.itemCount);
+  for (let i = 0; i < set.length; i++) set[i] = hashes.getItem(i) as bigint;
   return set.sort();
 }
 
