@@ -84,52 +84,32 @@ const notP384 = (cause?: unknown): CertificateError =>
     cause === undefined ? undefined : { cause },
   );
 
+/** A WebCrypto verification key from SPKI; `refused` names a key of another type. */
+async function webCryptoKey(
+  spki: Uint8Array,
+  importAs: RsaHashedImportParams | EcKeyImportParams,
+  verifyAs: RsaPssParams | EcdsaParams,
+  refused: (cause: unknown) => CertificateError,
+): Promise<SignatureKey> {
+  let key: CryptoKey;
+  try {
+    key = await crypto.subtle.importKey("spki", spki as BufferSource, importAs, false, ["verify"]);
+  } catch (e) {
+    throw refused(e);
+  }
+  return {
+    verify: (signature, data) =>
+      crypto.subtle.verify(verifyAs, key, signature as BufferSource, data as BufferSource).catch(() => false),
+  };
+}
+
 export const webCryptoBackend: SignatureBackend = {
-  async rsaPss(spki, what) {
-    let key: CryptoKey;
-    try {
-      key = await crypto.subtle.importKey(
-        "spki",
-        spki as BufferSource,
-        { name: "RSA-PSS", hash: "SHA-384" },
-        false,
-        ["verify"],
-      );
-    } catch (e) {
-      throw notRsa(what, e);
-    }
-    return {
-      verify: (signature, data) =>
-        crypto.subtle
-          .verify(
-            { name: "RSA-PSS", saltLength: PSS_SALT },
-            key,
-            signature as BufferSource,
-            data as BufferSource,
-          )
-          .catch(() => false),
-    };
-  },
-  async ecdsaP384(spki) {
-    let key: CryptoKey;
-    try {
-      key = await crypto.subtle.importKey(
-        "spki",
-        spki as BufferSource,
-        { name: "ECDSA", namedCurve: "P-384" },
-        false,
-        ["verify"],
-      );
-    } catch (e) {
-      throw notP384(e);
-    }
-    return {
-      verify: (signature, data) =>
-        crypto.subtle
-          .verify({ name: "ECDSA", hash: "SHA-384" }, key, signature as BufferSource, data as BufferSource)
-          .catch(() => false),
-    };
-  },
+  rsaPss: (spki, what) =>
+    webCryptoKey(spki, { name: "RSA-PSS", hash: "SHA-384" }, { name: "RSA-PSS", saltLength: PSS_SALT }, (e) =>
+      notRsa(what, e),
+    ),
+  ecdsaP384: (spki) =>
+    webCryptoKey(spki, { name: "ECDSA", namedCurve: "P-384" }, { name: "ECDSA", hash: "SHA-384" }, notP384),
 };
 
 /**
