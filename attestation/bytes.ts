@@ -1,5 +1,6 @@
 /** Byte helpers on Uint8Array only, so attestation/ runs unchanged in a browser bundle. */
 import { base64 } from "@scure/base";
+import { nodeCrypto } from "./native.js";
 
 export function toHex(b: Uint8Array): string {
   let s = "";
@@ -39,17 +40,22 @@ export function isAllZero(b: Uint8Array): boolean {
   return d === 0;
 }
 
-export async function sha256(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", data as BufferSource));
+/**
+ * A digest of `data`: node:crypto where the runtime has it (synchronous; WebCrypto's digest hops
+ * through a thread pool, which dominates for the short inputs hashed here), WebCrypto elsewhere.
+ */
+async function digest(
+  node: "sha256" | "sha384" | "sha512",
+  web: "SHA-256" | "SHA-384" | "SHA-512",
+  data: Uint8Array,
+): Promise<Uint8Array> {
+  if (nodeCrypto) return Uint8Array.from(nodeCrypto.createHash(node).update(data).digest());
+  return new Uint8Array(await crypto.subtle.digest(web, data as BufferSource));
 }
 
-export async function sha384(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-384", data as BufferSource));
-}
-
-export async function sha512(data: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-512", data as BufferSource));
-}
+export const sha256 = (data: Uint8Array): Promise<Uint8Array> => digest("sha256", "SHA-256", data);
+export const sha384 = (data: Uint8Array): Promise<Uint8Array> => digest("sha384", "SHA-384", data);
+export const sha512 = (data: Uint8Array): Promise<Uint8Array> => digest("sha512", "SHA-512", data);
 
 export function toBase64(b: Uint8Array): string {
   return base64.encode(b);

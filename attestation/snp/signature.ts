@@ -12,7 +12,7 @@ import { id_mgf1, id_RSASSA_PSS, id_sha384, RsaSaPssParams } from "@peculiar/asn
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { CertificateError } from "../errors.js";
-import { nodeCrypto } from "./native.js";
+import { nodeCrypto } from "../native.js";
 
 /** What a signature check needs of a signed ASN.1 object (certificate or CRL). */
 export interface SignedObject {

@@ -21,7 +21,6 @@ import {
   toDer,
 } from "./certs.js";
 import { checkRevocation } from "./crl.js";
-import { nodeCrypto } from "./native.js";
 import type { SnpProduct } from "./product.js";
 import { chipIdFor, type SnpReport } from "./report.js";
 import { type IntermediateKind, PINNED_ROOTS } from "./roots.js";
@@ -264,11 +263,6 @@ async function cacheKey(parts: (Uint8Array | string | undefined)[]): Promise<str
     head[0] = p === undefined ? 0 : typeof p === "string" ? 1 : 2;
     new DataView(head.buffer).setUint32(1, body.length);
     framed.push(head, body);
-  }
-  if (nodeCrypto) {
-    const h = nodeCrypto.createHash("sha256");
-    for (const f of framed) h.update(f);
-    return h.digest("hex");
   }
   return toHex(await sha256(concatBytes(...framed)));
 }
