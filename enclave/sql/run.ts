@@ -203,20 +203,14 @@ async function execute(
     }
     // Under the aggregation rule the engine returns only groups of at least k people (the k rule
     // is in the statement), so the cap is decided by releasable groups alone.
-    const bound = engine.maxResultRows;
     const engineRows = await readAggregationRows(
       plan,
       await plan.statement.stream(),
-      bound,
+      engine.maxResultRows,
       () => new ResultTooLargeError("query result exceeds the row cap"),
     );
     const { rows, released } = applyOutputPolicy(plan, engineRows, o.guard);
-    return {
-      columns: plan.columns,
-      rows,
-      ...(plan.dp ? { dp: plan.dp } : {}),
-      ...(released ? { released } : {}),
-    };
+    return { columns: plan.columns, rows, ...(released ? { released } : {}) };
   } catch (e) {
     if (isCleanroomError(e)) throw e;
     if (timedOut) throw new QueryTimeoutError("query exceeded its time limit", { cause: e });
