@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { DuckDBInstance } from "@duckdb/node-api";
 import { decodeJwt } from "jose";
 import { createSimProvider } from "../../enclave/platform/sim.js";
+import { speedSettings } from "../../enclave/sql/engine.js";
 import { Enclave } from "../../enclave/runtime.js";
 import { decryptBytes } from "../../protocol/age/stream-node.js";
 import type { ApprovedQuery, Dataset } from "../../protocol/contract/types.js";
@@ -120,13 +121,9 @@ function readCsvSql(d: Dataset, path: string): string {
 }
 
 export async function runPlain(files: DataFile[], s: EngineSettings): Promise<PlainRun> {
-  // The engine settings that change speed are the enclave's (enclave/sql/engine.ts), so the
-  // difference measured is the privacy machinery, not configuration.
-  const db = await DuckDBInstance.create(":memory:", {
-    memory_limit: s.memoryLimit,
-    threads: String(s.threads),
-    preserve_insertion_order: "false",
-  });
+  // The engine settings that change speed are the enclave's, so the difference measured is the
+  // privacy machinery, not configuration.
+  const db = await DuckDBInstance.create(":memory:", speedSettings(s.memoryLimit, s.threads));
   const conn = await db.connect();
   try {
     const cpu0 = cpuSeconds();

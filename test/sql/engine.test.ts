@@ -26,6 +26,8 @@ describe("engine lockdown", () => {
     expect(await setting("threads")).toBe("1");
     expect(await setting("temp_directory")).toBe("");
     expect(await setting("memory_limit")).toMatch(/^2[0-9.]+ MiB$/);
+    // Freed memory stays with the allocator up to the limit instead of being unmapped per statement.
+    expect(await setting("allocator_flush_threshold")).toBe(await setting("memory_limit"));
     expect(await setting("allowed_directories")).toBe(`[${engine.scratchDir}/]`);
   });
 
