@@ -45,11 +45,13 @@ function compare(header: string[], columns: Column[]): void {
 /**
  * Passes `source` through unchanged once its first line (held back until complete, at most
  * MAX_HEADER bytes) names exactly the contract's columns in order. Only the header's bytes are
- * decoded, whatever the size of the pieces.
+ * decoded, whatever the size of the pieces. Before the first piece passes, `onLineEnd` learns
+ * whether the header line ends in CRLF: the file's line ending, which every segment is read with.
  */
 export async function* checkHeader(
   source: AsyncIterable<Uint8Array | string | CsvPiece>,
   columns: Column[],
+  onLineEnd?: (crlf: boolean) => void,
 ): AsyncGenerator<Uint8Array | CsvPiece> {
   const held: (Uint8Array | CsvPiece)[] = [];
   const head: Uint8Array[] = [];
@@ -72,19 +74,24 @@ export async function* checkHeader(
       continue;
     }
     if (headBytes > MAX_HEADER) throw new IngestError("ingest: header line too long", { row: 0 });
-    compare(headerFields(head), columns);
+    const line = headerLine(head);
+    compare(headerFields(line), columns);
+    onLineEnd?.(line.endsWith("\r"));
     checked = true;
     yield* held;
     held.length = 0;
   }
   if (!checked) {
     if (headBytes === 0) throw new IngestError("ingest: empty file", { row: 0 });
-    compare(headerFields(head), columns);
+    compare(headerFields(headerLine(head)), columns);
     yield* held;
   }
 }
 
-function headerFields(head: Uint8Array[]): string[] {
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(head));
-  return parseRecord(text.replace(/^\uFEFF/, "").replace(/\r$/, ""));
+function headerLine(head: Uint8Array[]): string {
+  return new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(head));
+}
+
+function headerFields(line: string): string[] {
+  return parseRecord(line.replace(/^\uFEFF/, "").replace(/\r$/, ""));
 }

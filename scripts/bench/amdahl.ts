@@ -32,7 +32,7 @@ export function projectTime(a: Amdahl, threads: number): number {
 }
 
 export interface SideTimes {
-  enclave: { decryptLoadS: number; totalS: number };
+  enclave: { decryptLoadS: number; totalS: number; decryptLoadCpuS: number };
   plain: { loadS: number; totalS: number };
 }
 
@@ -43,9 +43,18 @@ export interface TaxProjection {
   projectedTax64: number;
   /** The enclave load's serial part over plain DuckDB's (null when plain's is 0). */
   serialLoadRatio: number | null;
+  /** Cores the enclave's 2-thread load kept busy on average (its CPU seconds over its wall time). */
+  busyCoresAtTwo: number;
+  /**
+   * The 2-thread load kept at least 90 % of the machine's `cpus` busy: its time was bounded by the
+   * cores, not by a serial stage, so the fits read saturation as serial time and the projections
+   * overstate the tax. Only a machine with cores to spare beside 2 DuckDB threads (the decrypt
+   * workers and Node's main thread run too) measures s.
+   */
+  coreBound: boolean;
 }
 
-export function projectTax(one: SideTimes, two: SideTimes): TaxProjection {
+export function projectTax(one: SideTimes, two: SideTimes, cpus: number): TaxProjection {
   const fits = {
     enclave: amdahl(one.enclave.totalS, two.enclave.totalS),
     plain: amdahl(one.plain.totalS, two.plain.totalS),
@@ -53,10 +62,13 @@ export function projectTax(one: SideTimes, two: SideTimes): TaxProjection {
     plainLoad: amdahl(one.plain.loadS, two.plain.loadS),
   };
   const tax = (n: number) => projectTime(fits.enclave, n) / projectTime(fits.plain, n);
+  const busyCoresAtTwo = two.enclave.decryptLoadCpuS / two.enclave.decryptLoadS;
   return {
     fits,
     projectedTax16: tax(16),
     projectedTax64: tax(64),
     serialLoadRatio: fits.plainLoad.serialS > 0 ? fits.enclaveLoad.serialS / fits.plainLoad.serialS : null,
+    busyCoresAtTwo,
+    coreBound: busyCoresAtTwo >= 0.9 * cpus,
   };
 }

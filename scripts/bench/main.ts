@@ -136,7 +136,7 @@ async function measure(o: Options, workDir: string): Promise<BenchReport> {
         const one = report.privacyTaxByThreads.find((r) => r.threads === 1);
         const two = report.privacyTaxByThreads.find((r) => r.threads === 2);
         if (one && two && !report.amdahl) {
-          report.amdahl = projectTax(one, two);
+          report.amdahl = projectTax(one, two, availableParallelism());
           const parseMBps = atTwo.csvMB / one.plain.loadS;
           report.physicalLimit = {
             decryptMBpsPerCore: report.decrypt.rawMBps,

@@ -250,6 +250,14 @@ function threadSection(r: BenchReport): string[] {
         `on 64: ${f(a.projectedTax64, 2)}×. Serial part of the load, enclave / plain: ` +
         `${a.serialLoadRatio === null ? "n/a (plain's is 0)" : `${f(a.serialLoadRatio, 2)}×`} ` +
         `(target ≤ ${TARGETS.serialLoadRatio}×${met(r.targets.serialLoadRatio)}).`,
+      ...(a.coreBound
+        ? [
+            "",
+            `The enclave's 2-thread load kept ${f(a.busyCoresAtTwo, 2)} of this machine's cores busy: its time ` +
+              "was bounded by the cores, not by a serial stage, so the serial parts above are saturation and the " +
+              "projections overstate the tax. A machine with cores to spare measures them.",
+          ]
+        : []),
     );
   }
   const p = r.physicalLimit;

@@ -89,6 +89,11 @@ describe("npm run bench (tiny)", () => {
     const at = (x: { serialS: number; parallelS: number }, n: number) => x.serialS + x.parallelS / n;
     expect(r.projectedTax16).toBeCloseTo(at(enclave, 16) / at(plain, 16), 10);
     expect(r.projectedTax64).toBeCloseTo(at(enclave, 64) / at(plain, 64), 10);
+    // Whether the 2-thread load was bounded by this machine's cores follows from its own CPU time.
+    const two = r.privacyTaxByThreads.find((t: { threads: number }) => t.threads === 2);
+    const busy = two.enclave.decryptLoadCpuS / two.enclave.decryptLoadS;
+    expect(r.amdahl.busyCoresAtTwo).toBeCloseTo(busy, 10);
+    expect(r.amdahl.coreBound).toBe(busy >= 0.9 * availableParallelism());
     expect(r.physicalLimit.loadFloorRatio).toBeGreaterThan(1);
     expect(r.decrypt).toMatchObject({ parallelMBps: positive, workers: availableParallelism() });
     expect(Object.keys(r.targets)).toEqual(
