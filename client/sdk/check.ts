@@ -26,7 +26,8 @@ export type CheckCode =
   | "FIELDS"
   | "QUOTE"
   | "VALUE"
-  | "IDENTITY";
+  | "IDENTITY"
+  | "LINE_ENDING";
 
 export interface CheckProblem {
   code: CheckCode;
@@ -167,6 +168,9 @@ class Records {
   /** Set when a quote is followed by something other than a separator (reported once). */
   strayQuoteLine: number | undefined;
 
+  /** How each line outside quotes ends (blank lines too), with its line number. */
+  constructor(private readonly onLineEnd: (end: LineEnd, line: number) => void) {}
+
   /**
    * Feeds text; calls `onRecord` for each completed record. Plain stretches of a field are found
    * with one regex search and copied as one slice, so large files pass at the speed of the scan.
@@ -176,6 +180,7 @@ class Records {
     while (i < text.length) {
       if (this.#pendingCr) {
         this.#pendingCr = false;
+        this.onLineEnd(text[i] === "\n" ? "CRLF" : "CR", this.#line - 1);
         if (text[i] === "\n") {
           i++;
           continue;
@@ -225,6 +230,7 @@ class Records {
       this.#record = [];
       this.#wasQuoted = false;
       if (ch === "\r") this.#pendingCr = true;
+      else this.onLineEnd("LF", this.#line);
       this.#line++;
       this.#start = this.#line;
     }
@@ -232,6 +238,7 @@ class Records {
 
   /** The end of the input: the last record, and whether a quoted field was left open. */
   end(onRecord: (fields: string[], line: number) => void): { openQuoteLine?: number } {
+    if (this.#pendingCr) this.onLineEnd("CR", this.#line - 1);
     if (this.#quoted) return { openQuoteLine: this.#start };
     if (this.#field !== "" || this.#record.length > 0 || this.#wasQuoted) {
       this.#record.push(this.#field);
@@ -245,6 +252,8 @@ class Records {
     return this.#line;
   }
 }
+
+type LineEnd = "LF" | "CRLF" | "CR";
 
 const list = (names: readonly string[]) => names.join(", ");
 
@@ -390,7 +399,27 @@ export async function checkCsv(
     return good;
   };
 
-  const records = new Records();
+  // The enclave reads every line with the header line's ending (docs/INGEST.md): LF or CRLF.
+  let lineEnd: LineEnd | undefined;
+  const records = new Records((end, line) => {
+    if (stop) return;
+    if (lineEnd === undefined) {
+      lineEnd = end;
+      if (end === "CR") {
+        add({
+          code: "LINE_ENDING",
+          line,
+          message: "the header line ends with a lone CR: save the file with LF or CRLF line endings",
+        });
+      }
+    } else if (end !== lineEnd) {
+      add({
+        code: "LINE_ENDING",
+        line,
+        message: `the line ends with ${end} where the header line ends with ${lineEnd}: save the file with one line ending throughout`,
+      });
+    }
+  });
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let first = true;
   for await (const chunk of chunks) {

@@ -5,7 +5,6 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, createWriteStream, openSync, readSync } from "node:fs";
-import { open } from "node:fs/promises";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { base64url } from "jose";
@@ -104,23 +103,12 @@ export async function encryptToFile(
       done(null, chunk);
     },
   });
-  await pipeline(encryptChunks(source, [recipient]), tap, createWriteStream(out, { mode: 0o600 }));
-  await syncFile(out);
+  // On disk before the enclave's load is timed (flush: fsync before close). A partner's upload is
+  // complete before the grant; without this the kernel wrote gigabytes of fresh ciphertext back
+  // during the timed load, about 3 s of system time and 2 s of wall time at 10M rows here.
+  const file = createWriteStream(out, { mode: 0o600, flush: true });
+  await pipeline(encryptChunks(source, [recipient]), tap, file);
   return { path: out, digest: hash.digest("hex"), bytes };
-}
-
-/**
- * Waits until `path` is on disk. A partner's upload is complete before the enclave reads it; without
- * this the kernel writes gigabytes of fresh ciphertext back while the timed load runs, which added
- * about 3 s of system time and 2 s of wall time to a 10M-row load here.
- */
-async function syncFile(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 export function encryptFile(path: string, recipient: string, out: string): Promise<Encrypted> {

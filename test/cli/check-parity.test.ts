@@ -58,6 +58,63 @@ const cases: [ColumnType, string][] = [
   ["TIMESTAMP", "yesterday"],
 ];
 
+/** Whether `check` passes `csv` and whether the enclave loads it, segment by segment. */
+async function both(
+  dataset: Dataset,
+  csv: string,
+): Promise<{ checked: boolean; loaded: boolean; problems: string }> {
+  const bytes = new TextEncoder().encode(csv);
+  const checked = await checkCsv(
+    (async function* () {
+      yield bytes;
+    })(),
+    dataset,
+  );
+  const loaded = await ingestDataset(engine, dataset, Readable.from([bytes]), { segmentBytes: 1 }).then(
+    () => true,
+    () => false,
+  );
+  if (loaded)
+    await engine.connection.run(`DROP TABLE ${dataset.id}`).then(() => engine.datasets.delete(dataset.id));
+  return { checked: checked.ok, loaded, problems: JSON.stringify(checked.problems) };
+}
+
+// Line endings: the enclave reads every line with the header line's ending, whatever quoted
+// fields hold and wherever a segment starts (a segment per record here).
+const endings: [string, string, boolean][] = [
+  ["LF throughout", "id,v\na,1\nb,2\n", true],
+  ["CRLF throughout", "id,v\r\na,1\r\nb,2\r\n", true],
+  ["no line break after the last row", "id,v\r\na,1\r\nb,2", true],
+  ["quoted CR, LF and CRLF in LF lines", 'id,v\n"\ra",1\n"b\nc",2\n"d\r\n",3\n', true],
+  ["quoted CR and LF in CRLF lines", 'id,v\r\n"\ra",1\r\n"b\n",2\r\n', true],
+  ["a CRLF header over LF rows", "id,v\r\na,1\nb,2\n", false],
+  ["an LF header over CRLF rows", "id,v\na,1\r\nb,2\r\n", false],
+  ["one CRLF row among LF rows", "id,v\na,1\nb,2\r\nc,3\n", false],
+  ["a row ending in a lone CR", "id,v\na,1\rb,2\n", false],
+  ["a blank CRLF line in an LF file", "id,v\na,1\n\r\nb,2\n", false],
+];
+
+describe("check agrees with the enclave's loader on line endings", () => {
+  it.each(endings.map((c, i) => [...c, i] as const))("%s", async (_name, csv, expected, i) => {
+    const dataset: Dataset = {
+      id: `endings_${i}`,
+      owner: "a",
+      format: "csv",
+      columns: [
+        { name: "id", type: "VARCHAR" },
+        { name: "v", type: "INTEGER" },
+      ],
+      identityColumn: "id",
+      identityFormat: "any",
+      analysis: { joinColumns: [], dimensions: [], measures: [] },
+    };
+    const r = await both(dataset, csv);
+    expect(r.loaded).toBe(expected);
+    expect(r.checked, r.problems).toBe(r.loaded);
+    if (!expected) expect(r.problems).toContain("LINE_ENDING");
+  });
+});
+
 describe("check agrees with the enclave's loader", () => {
   it.each(cases.map((c, i) => [...c, i] as const))("%s %j", async (type, value, i) => {
     const dataset: Dataset = {
@@ -72,18 +129,7 @@ describe("check agrees with the enclave's loader", () => {
       identityFormat: "any",
       analysis: { joinColumns: [], dimensions: [], measures: [] },
     };
-    const csv = `id,v\nperson,${value.includes(",") ? `"${value}"` : value}\n`;
-    const bytes = new TextEncoder().encode(csv);
-    const checked = await checkCsv(
-      (async function* () {
-        yield bytes;
-      })(),
-      dataset,
-    );
-    const loaded = await ingestDataset(engine, dataset, Readable.from([bytes])).then(
-      () => true,
-      () => false,
-    );
-    expect(checked.ok, JSON.stringify(checked.problems)).toBe(loaded);
+    const r = await both(dataset, `id,v\nperson,${value.includes(",") ? `"${value}"` : value}\n`);
+    expect(r.checked, r.problems).toBe(r.loaded);
   });
 });

@@ -36,8 +36,14 @@ const check = (input: string | Uint8Array, size?: number): Promise<CheckReport> 
 
 describe("a good file", () => {
   it("passes, counting rows and rows without an identity", async () => {
-    const r = await check(`\uFEFF${HEADER}${ROW}${ID2},2024-04-02,"1.5e3",\n,2024-04-02 10:00,3,1\r\n`);
+    const r = await check(`\uFEFF${HEADER}${ROW}${ID2},2024-04-02,"1.5e3",\n,2024-04-02 10:00,3,1\n`);
     expect(r).toMatchObject({ ok: true, rows: 3, rowsWithoutIdentity: 1, problems: [], counts: {} });
+  });
+
+  it("passes CRLF lines, whatever line breaks quoted fields hold", async () => {
+    const crlf = (s: string) => s.replaceAll("\n", "\r\n");
+    const r = await check(`${crlf(HEADER)}${crlf(ROW)}${ID2},2024-04-02,"1.5e3","a\nb"\r\n`, 3);
+    expect(r.problems.filter((p) => p.code === "LINE_ENDING")).toEqual([]);
   });
 });
 
@@ -68,6 +74,28 @@ describe("each problem, by line and column, in words", () => {
       code: "HEADER_ORDER",
       message:
         "the columns are in another order: the contract has user_id, purchase_ts, amount, items; the file has purchase_ts, user_id, amount, items",
+    });
+  });
+
+  it("lines that do not end as the header line does", async () => {
+    const r = await check(`${HEADER}${ROW}${ROW.replace("\n", "\r\n")}${ROW.replace("\n", "\r")}${ROW}`, 5);
+    expect(r.problems).toEqual([
+      {
+        code: "LINE_ENDING",
+        line: 3,
+        message:
+          "the line ends with CRLF where the header line ends with LF: save the file with one line ending throughout",
+      },
+      {
+        code: "LINE_ENDING",
+        line: 4,
+        message:
+          "the line ends with CR where the header line ends with LF: save the file with one line ending throughout",
+      },
+    ]);
+    expect(await first(`${HEADER.replace("\n", "\r")}${ROW}`)).toMatchObject({
+      code: "LINE_ENDING",
+      line: 1,
     });
   });
 
