@@ -58,6 +58,22 @@ const cases: [ColumnType, string][] = [
   ["TIMESTAMP", "yesterday"],
 ];
 
+/** A CSV dataset of a text identity `id` and a value `v` of `type`. */
+function twoColumns(id: string, type: ColumnType): Dataset {
+  return {
+    id,
+    owner: "a",
+    format: "csv",
+    columns: [
+      { name: "id", type: "VARCHAR" },
+      { name: "v", type },
+    ],
+    identityColumn: "id",
+    identityFormat: "any",
+    analysis: { joinColumns: [], dimensions: [], measures: [] },
+  };
+}
+
 /** Whether `check` passes `csv` and whether the enclave loads it, segment by segment. */
 async function both(
   dataset: Dataset,
@@ -96,19 +112,7 @@ const endings: [string, string, boolean][] = [
 
 describe("check agrees with the enclave's loader on line endings", () => {
   it.each(endings.map((c, i) => [...c, i] as const))("%s", async (_name, csv, expected, i) => {
-    const dataset: Dataset = {
-      id: `endings_${i}`,
-      owner: "a",
-      format: "csv",
-      columns: [
-        { name: "id", type: "VARCHAR" },
-        { name: "v", type: "INTEGER" },
-      ],
-      identityColumn: "id",
-      identityFormat: "any",
-      analysis: { joinColumns: [], dimensions: [], measures: [] },
-    };
-    const r = await both(dataset, csv);
+    const r = await both(twoColumns(`endings_${i}`, "INTEGER"), csv);
     expect(r.loaded).toBe(expected);
     expect(r.checked, r.problems).toBe(r.loaded);
     if (!expected) expect(r.problems).toContain("LINE_ENDING");
@@ -117,19 +121,10 @@ describe("check agrees with the enclave's loader on line endings", () => {
 
 describe("check agrees with the enclave's loader", () => {
   it.each(cases.map((c, i) => [...c, i] as const))("%s %j", async (type, value, i) => {
-    const dataset: Dataset = {
-      id: `parity_${i}`,
-      owner: "a",
-      format: "csv",
-      columns: [
-        { name: "id", type: "VARCHAR" },
-        { name: "v", type },
-      ],
-      identityColumn: "id",
-      identityFormat: "any",
-      analysis: { joinColumns: [], dimensions: [], measures: [] },
-    };
-    const r = await both(dataset, `id,v\nperson,${value.includes(",") ? `"${value}"` : value}\n`);
+    const r = await both(
+      twoColumns(`parity_${i}`, type),
+      `id,v\nperson,${value.includes(",") ? `"${value}"` : value}\n`,
+    );
     expect(r.checked, r.problems).toBe(r.loaded);
   });
 });
