@@ -118,8 +118,21 @@ export const webCryptoBackend: SignatureBackend = {
  * (id-RSASSA-PSS) or an EC key on another curve is refused.
  */
 export function nodeCryptoBackend(c: typeof NodeCrypto): SignatureBackend {
-  const publicKey = (spki: Uint8Array): NodeCrypto.KeyObject =>
-    c.createPublicKey({ key: spki as NodeCrypto.PublicKeyInput["key"], format: "der", type: "spki" });
+  /** The key in `spki` when `accepts` it; `refused` names any other (or an unreadable one). */
+  const publicKey = (
+    spki: Uint8Array,
+    accepts: (key: NodeCrypto.KeyObject) => boolean,
+    refused: (cause?: unknown) => CertificateError,
+  ): NodeCrypto.KeyObject => {
+    let key: NodeCrypto.KeyObject;
+    try {
+      key = c.createPublicKey({ key: spki as NodeCrypto.PublicKeyInput["key"], format: "der", type: "spki" });
+    } catch (e) {
+      throw refused(e);
+    }
+    if (!accepts(key)) throw refused();
+    return key;
+  };
   const check = (key: NodeCrypto.VerifyKeyObjectInput, signature: Uint8Array, data: Uint8Array): boolean => {
     try {
       return c.verify("sha384", data, key, signature);
@@ -129,26 +142,20 @@ export function nodeCryptoBackend(c: typeof NodeCrypto): SignatureBackend {
   };
   return {
     async rsaPss(spki, what) {
-      let key: NodeCrypto.KeyObject;
-      try {
-        key = publicKey(spki);
-      } catch (e) {
-        throw notRsa(what, e);
-      }
-      if (key.asymmetricKeyType !== "rsa") throw notRsa(what);
+      const key = publicKey(
+        spki,
+        (k) => k.asymmetricKeyType === "rsa",
+        (e) => notRsa(what, e),
+      );
       const options = { key, padding: c.constants.RSA_PKCS1_PSS_PADDING, saltLength: PSS_SALT };
       return { verify: async (signature, data) => check(options, signature, data) };
     },
     async ecdsaP384(spki) {
-      let key: NodeCrypto.KeyObject;
-      try {
-        key = publicKey(spki);
-      } catch (e) {
-        throw notP384(e);
-      }
-      if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "secp384r1") {
-        throw notP384();
-      }
+      const key = publicKey(
+        spki,
+        (k) => k.asymmetricKeyType === "ec" && k.asymmetricKeyDetails?.namedCurve === "secp384r1",
+        notP384,
+      );
       const options = { key, dsaEncoding: "ieee-p1363" as const };
       return { verify: async (signature, data) => check(options, signature, data) };
     },

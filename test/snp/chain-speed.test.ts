@@ -434,9 +434,5 @@ function flip(b: Uint8Array, at: number, bit = 0x01): Uint8Array {
 }
 
 function indexOf(hay: Uint8Array, needle: Uint8Array, from = 0): number {
-  outer: for (let i = from; i <= hay.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
+  return Buffer.from(hay.buffer, hay.byteOffset, hay.length).indexOf(needle, from);
 }
