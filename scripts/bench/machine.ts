@@ -1,5 +1,5 @@
 /** What the figures were measured on, for the report. */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, totalmem } from "node:os";
 
 export interface Machine {
@@ -8,6 +8,12 @@ export interface Machine {
   memoryGiB: number;
   node: string;
   duckdb: string;
+  /**
+   * Whether the hypervisor takes back this VM's free memory (a virtio balloon with free page
+   * reporting): memory first touched after that costs system time, unevenly, so phases that
+   * allocate much (a query's hash tables) vary from run to run. Null where it cannot be read.
+   */
+  freePageReporting: boolean | null;
 }
 
 export function describeMachine(duckdb: string): Machine {
@@ -23,7 +29,23 @@ export function describeMachine(duckdb: string): Machine {
     memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
     duckdb,
+    freePageReporting: freePageReporting(),
   };
+}
+
+/** Feature bit 5 of a virtio balloon device is VIRTIO_BALLOON_F_REPORTING (virtio spec 5.5.3). */
+const BALLOON = "/sys/bus/virtio/drivers/virtio_balloon";
+const F_REPORTING = 5;
+
+function freePageReporting(): boolean | null {
+  try {
+    return readdirSync(BALLOON)
+      .filter((d) => d.startsWith("virtio"))
+      .some((d) => readFileSync(`${BALLOON}/${d}/features`, "utf8")[F_REPORTING] === "1");
+  } catch {
+    // On Linux, no balloon driver: nothing reports free pages to a host.
+    return process.platform === "linux" ? false : null;
+  }
 }
 
 /** MemAvailable from /proc/meminfo in bytes (free memory where that file is missing). */

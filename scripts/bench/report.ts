@@ -104,6 +104,13 @@ export function markdown(r: BenchReport): string {
     `Machine: ${m.cpus} CPUs (${m.cpuModel}), ${m.memoryGiB} GiB RAM, Node ${m.node}, DuckDB ${m.duckdb}; ` +
       `DuckDB memory_limit ${r.memoryLimit}; both engines on 2 threads in table 1, on 1, 2 and ${m.cpus} in table 1b. ` +
       `Command: \`${r.command}\``,
+    ...(m.freePageReporting
+      ? [
+          "",
+          "This VM's host takes back free memory (virtio free page reporting): memory first touched after " +
+            "that costs system time unevenly, so each side's fastest run of each phase is the one reported.",
+        ]
+      : []),
     "",
     `### 1. Privacy tax (approved query \`${r.query}\`)`,
     "",

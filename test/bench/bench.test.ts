@@ -55,6 +55,14 @@ describe("npm run bench (tiny)", () => {
       expect(tax.enclave[k], k).toBeGreaterThan(0);
     }
     for (const k of ["loadS", "queryS", "totalS"]) expect(tax.plain[k], k).toBeGreaterThan(0);
+    // Each phase is its fastest round's; the totals are the sums of the phases reported.
+    expect(tax.enclave.totalS).toBeCloseTo(
+      tax.enclave.grantS + tax.enclave.decryptLoadS + tax.enclave.queryS,
+      10,
+    );
+    expect(tax.plain.totalS).toBeCloseTo(tax.plain.loadS + tax.plain.queryS, 10);
+    expect(tax.ratio).toBeCloseTo(tax.enclave.totalS / tax.plain.totalS, 10);
+    if (process.platform === "linux") expect(typeof r.machine.freePageReporting).toBe("boolean");
     expect(r.decrypt).toMatchObject({ ageMBps: positive, rawMBps: positive, ratio: positive });
     expect(r.decrypt.opensslMBps === null || r.decrypt.opensslMBps > 0).toBe(true);
     for (const p of ["snp", "nitro"]) {
