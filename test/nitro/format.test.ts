@@ -14,6 +14,7 @@ import {
   type NitroDocument,
   parseNitro,
 } from "../../attestation/nitro/index.js";
+import { findBytes } from "../bytes.js";
 import { vectors } from "./helpers.js";
 
 const byName = (prefix: string) => vectors.find((v) => v.name.startsWith(prefix))!.bytes;
@@ -187,7 +188,7 @@ describe("attestation document payload", () => {
     new DataView(f.buffer).setFloat64(1, base.timestamp);
     const intEnc = encode(base.timestamp);
     const bytes = encodeAttestationPayload(base);
-    const at = indexOf(bytes, concatBytes(encode("timestamp"), intEnc)) + encode("timestamp").length;
+    const at = findBytes(bytes, concatBytes(encode("timestamp"), intEnc)) + encode("timestamp").length;
     const swapped = concatBytes(bytes.subarray(0, at), f, bytes.subarray(at + intEnc.length));
     expectFormatError(() => decodeAttestationPayload(swapped));
   });
@@ -263,12 +264,4 @@ function decodeForTest(payload: Uint8Array): Map<string, unknown> {
     ["user_data", d.userData],
     ["nonce", d.nonce],
   ]);
-}
-
-function indexOf(hay: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  throw new Error("not found");
 }

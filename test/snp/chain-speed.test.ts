@@ -36,6 +36,7 @@ import {
   webCryptoBackend,
 } from "../../attestation/snp/signature.js";
 import { encodeTcb, type TcbVersion } from "../../attestation/snp/tcb.js";
+import { findBytes } from "../bytes.js";
 import { needsTool } from "../tools.js";
 import { makeSimChain, type SimChain } from "./simchain.js";
 import { loadVector, readVectorFile, VECTOR_NAMES } from "./vectors.js";
@@ -64,7 +65,7 @@ describe("pinned signatures are remembered only for the exact pinned bytes", () 
     clearChainCache();
     await warmGenuine();
     const spki = parseCertificate(pinnedAsk).spki;
-    const spkiAt = indexOf(pinnedAsk, spki);
+    const spkiAt = findBytes(pinnedAsk, spki);
     const copies = [
       flip(pinnedAsk, pinnedAsk.length - 1), // the signature
       flip(pinnedAsk, spkiAt + spki.length - 40), // the RSA modulus, inside the signed bytes
@@ -270,9 +271,9 @@ describe("strict DER certificate parser", () => {
     const c = parseCertificate(der);
     const params = c.signatureAlgorithmParams!;
     // The inner AlgorithmIdentifier comes first (inside the TBS); change its salt length only.
-    const inner = indexOf(der, params);
-    expect(indexOf(der, params, inner + 1)).toBeGreaterThan(inner);
-    const salt = indexOf(der, new Uint8Array([0xa2, 0x03, 0x02, 0x01, 0x30]), inner) + 4;
+    const inner = findBytes(der, params);
+    expect(findBytes(der, params, inner + 1)).toBeGreaterThan(inner);
+    const salt = findBytes(der, new Uint8Array([0xa2, 0x03, 0x02, 0x01, 0x30]), inner) + 4;
     expect(salt).toBeLessThan(inner + params.length);
     expect(() => parseCertificate(flip(der, salt, 0x10))).toThrow(
       "certificate: inner and outer signature algorithms differ",
@@ -411,7 +412,7 @@ describe("remembered PSS parameters", () => {
     checkPssAlgorithm(ask);
     checkPssAlgorithm(ask);
     const params = ask.signatureAlgorithmParams!;
-    const salt = indexOf(params, new Uint8Array([0xa2, 0x03, 0x02, 0x01, 0x30])) + 4;
+    const salt = findBytes(params, new Uint8Array([0xa2, 0x03, 0x02, 0x01, 0x30])) + 4;
     for (const value of [0x20, 0x31]) {
       const other = params.slice();
       other[salt] = value;
@@ -431,8 +432,4 @@ function flip(b: Uint8Array, at: number, bit = 0x01): Uint8Array {
   const out = b.slice();
   out[at]! ^= bit;
   return out;
-}
-
-function indexOf(hay: Uint8Array, needle: Uint8Array, from = 0): number {
-  return Buffer.from(hay.buffer, hay.byteOffset, hay.length).indexOf(needle, from);
 }
