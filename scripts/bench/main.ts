@@ -61,12 +61,12 @@ function threadCounts(): number[] {
 }
 
 function threadRun(threads: number, t: TaxResult): ThreadRun {
-  const { decryptLoadS, queryS, totalS, decryptLoadCpuS } = t.enclave;
+  const { decryptLoadS, queryS, totalS, decryptLoadCpuS, decryptLoadMainCpuS } = t.enclave;
   const { loadS, loadCpuS } = t.plain;
   return {
     threads,
     ratio: t.ratio,
-    enclave: { decryptLoadS, queryS, totalS, decryptLoadCpuS },
+    enclave: { decryptLoadS, queryS, totalS, decryptLoadCpuS, decryptLoadMainCpuS },
     plain: { loadS, queryS: t.plain.queryS, totalS: t.plain.totalS, loadCpuS },
     resultsMatch: t.resultsMatch,
   };

@@ -20,7 +20,7 @@ import type { DataFile } from "./data.js";
 import { DATASET_OF } from "./data.js";
 import { rssSampler } from "./memory.js";
 import { admitParties, type Encrypted, encryptFile, fileKeyOf, grantBody, seal } from "./partner.js";
-import { cpuSeconds, seconds } from "./timing.js";
+import { cpuSeconds, seconds, threadCpuSeconds } from "./timing.js";
 
 /** The approved aggregate join measured: the equi-join on the hashed id, as in the scale run. */
 export const QUERY_ID = "audience-overlap";
@@ -44,6 +44,12 @@ export interface EnclaveRun {
   totalS: number;
   /** CPU seconds of this process (all threads) during decrypt + load: the work, whatever the wall time. */
   decryptLoadCpuS: number;
+  /**
+   * CPU seconds of Node's main thread during decrypt + load (receiving the ciphertext, cutting
+   * batches and segments, driving DuckDB): serial work that no number of cores shortens. Null
+   * where a thread's CPU time cannot be read.
+   */
+  decryptLoadMainCpuS: number | null;
   rowsLoaded: number;
   peakRssDeltaMB: number;
   /** The released rows, as the advertiser decrypted them. */
@@ -176,6 +182,7 @@ export async function runEnclave(
     let grantS = 0;
     let decryptLoadS = 0;
     let decryptLoadCpuS = 0;
+    let decryptLoadMainCpuS: number | null = 0;
     let rowsLoaded = 0;
     for (const e of encrypted) {
       const party = OWNER[e.f.which];
@@ -189,6 +196,7 @@ export async function runEnclave(
       });
       progress?.(`enclave: decrypt + load ${e.f.dataset}`);
       const cpu0 = cpuSeconds();
+      const main0 = threadCpuSeconds();
       decryptLoadS += await seconds(async () => {
         const r = await enclave.ingest(
           e.f.dataset,
@@ -198,6 +206,11 @@ export async function runEnclave(
         rowsLoaded += (decodeJwt(r.response) as { body: { rows: number } }).body.rows;
       });
       decryptLoadCpuS += cpuSeconds() - cpu0;
+      const main1 = threadCpuSeconds();
+      decryptLoadMainCpuS =
+        decryptLoadMainCpuS === null || main0 === null || main1 === null
+          ? null
+          : decryptLoadMainCpuS + main1 - main0;
       rmSync(e.path, { force: true });
     }
     progress?.(`enclave: ${QUERY_ID}`);
@@ -217,6 +230,7 @@ export async function runEnclave(
       queryS,
       totalS: grantS + decryptLoadS + queryS,
       decryptLoadCpuS,
+      decryptLoadMainCpuS,
       rowsLoaded,
       peakRssDeltaMB: peakMB - baseMB,
       rows: result.rows,
@@ -287,6 +301,7 @@ export async function benchPrivacyTax(
     queryS,
     totalS: grantS + ingest.decryptLoadS + queryS,
     decryptLoadCpuS: ingest.decryptLoadCpuS,
+    decryptLoadMainCpuS: ingest.decryptLoadMainCpuS,
     rowsLoaded: ingest.rowsLoaded,
     peakRssDeltaMB: Math.max(...enclaves.map((e) => e.peakRssDeltaMB)),
   };

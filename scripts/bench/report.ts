@@ -19,7 +19,13 @@ export const TARGETS = {
 export interface ThreadRun {
   threads: number;
   ratio: number;
-  enclave: { decryptLoadS: number; queryS: number; totalS: number; decryptLoadCpuS: number };
+  enclave: {
+    decryptLoadS: number;
+    queryS: number;
+    totalS: number;
+    decryptLoadCpuS: number;
+    decryptLoadMainCpuS: number | null;
+  };
   plain: { loadS: number; queryS: number; totalS: number; loadCpuS: number };
   resultsMatch: boolean;
 }
@@ -216,6 +222,11 @@ export function markdown(r: BenchReport): string {
   return out.join("\n");
 }
 
+/** " (main thread x s)" where the enclave's main-thread CPU was read. */
+function mainThread(t: ThreadRun): string {
+  return t.enclave.decryptLoadMainCpuS === null ? "" : ` (main thread ${s(t.enclave.decryptLoadMainCpuS)})`;
+}
+
 function threadSection(r: BenchReport): string[] {
   if (r.privacyTaxByThreads.length === 0) return [];
   const rows = r.privacyTaxRuns[r.privacyTaxRuns.length - 1]?.rowsPerParty;
@@ -240,7 +251,7 @@ function threadSection(r: BenchReport): string[] {
       row([
         String(t.threads),
         ...taxCells(t),
-        `${s(t.enclave.decryptLoadCpuS)} / ${s(t.plain.loadCpuS)}`,
+        `${s(t.enclave.decryptLoadCpuS)}${mainThread(t)} / ${s(t.plain.loadCpuS)}`,
         t.resultsMatch ? "yes" : "NO",
       ]),
     ),
@@ -265,6 +276,15 @@ function threadSection(r: BenchReport): string[] {
               "projections overstate the tax. A machine with cores to spare measures them.",
           ]
         : []),
+    );
+  }
+  const two = r.privacyTaxByThreads.find((t) => t.threads === 2);
+  if (two?.enclave.decryptLoadMainCpuS != null) {
+    out.push(
+      "",
+      `Serial work, measured: Node's main thread worked ${s(two.enclave.decryptLoadMainCpuS)} of the enclave's ` +
+        `2-thread load (receiving the ciphertext, cutting batches and segments, driving DuckDB); no number of ` +
+        `cores shortens it, against plain DuckDB's whole load of ${s(two.plain.loadS)} on 2 threads.`,
     );
   }
   const p = r.physicalLimit;

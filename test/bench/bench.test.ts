@@ -62,7 +62,12 @@ describe("npm run bench (tiny)", () => {
     );
     expect(tax.plain.totalS).toBeCloseTo(tax.plain.loadS + tax.plain.queryS, 10);
     expect(tax.ratio).toBeCloseTo(tax.enclave.totalS / tax.plain.totalS, 10);
-    if (process.platform === "linux") expect(typeof r.machine.freePageReporting).toBe("boolean");
+    if (process.platform === "linux") {
+      expect(typeof r.machine.freePageReporting).toBe("boolean");
+      // The main thread's share of the load's CPU, read per thread: part of the process's total.
+      expect(tax.enclave.decryptLoadMainCpuS).toBeGreaterThanOrEqual(0);
+      expect(tax.enclave.decryptLoadMainCpuS).toBeLessThanOrEqual(tax.enclave.decryptLoadCpuS + 0.02);
+    }
     expect(r.decrypt).toMatchObject({ ageMBps: positive, rawMBps: positive, ratio: positive });
     expect(r.decrypt.opensslMBps === null || r.decrypt.opensslMBps > 0).toBe(true);
     for (const p of ["snp", "nitro"]) {
