@@ -44,6 +44,11 @@ export async function loadGranted(input: {
   dataset: Dataset;
   grant: Grant;
   ciphertext: AsyncIterable<Uint8Array>;
+  /**
+   * The ciphertext's chunks are this load's alone (a request body's): whole ones move to the
+   * decrypt workers instead of being copied (protocol/age/parallel-decrypt.ts `ownsInput`).
+   */
+  ownsInput?: boolean;
   /** How the rows join the dataset, progress and commit hooks (enclave/sql/ingest.ts). */
   options?: Pick<IngestOptions, "into" | "onRows" | "onCommit">;
 }): Promise<QualityReport> {
@@ -67,6 +72,7 @@ export async function loadGranted(input: {
   }
   const options = {
     workers: decryptWorkers(input.engine.threads),
+    ownsInput: input.ownsInput === true,
     // The workers count CSV quotes, so cutting segments on the main thread needs no rescan.
     ...(input.dataset.format === "csv" ? { countByte: QUOTE } : {}),
   };

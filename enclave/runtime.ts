@@ -23,6 +23,7 @@ import type {
 import { ReplayGuard } from "../protocol/jose/replay-guard.js";
 import { verifyRequest } from "../protocol/jose/verify-request.js";
 import { AuditChain } from "./audit-chain.js";
+import { ciphertextPieces } from "./ciphertext-stream.js";
 import { ActiveContract } from "./contract-state.js";
 import { AuditRollbackError, ContractStateError, NoContractError } from "./errors.js";
 import { Grants } from "./grants.js";
@@ -39,16 +40,6 @@ import { type EngineOptions, openEngine, type SqlEngine } from "./sql/engine.js"
 
 const NONCE_HEX = /^(?:[0-9a-f]{2}){16,64}$/;
 
-/** `source`'s pieces, each counted as it passes (load progress). */
-async function* counting(
-  source: AsyncIterable<Uint8Array>,
-  add: (bytes: number) => void,
-): AsyncGenerator<Uint8Array> {
-  for await (const piece of source) {
-    add(piece.length);
-    yield piece;
-  }
-}
 /** A grant or query request is small; anything near this is not one. */
 const MAX_JWE_CHARS = 512 * 1024;
 
@@ -246,12 +237,15 @@ export class Enclave {
    * Streams a granted ciphertext into its dataset's table (see load.ts for the atomicity). The
    * signed answer replies to the grant's nonce and carries the SHA-256 of the quality report's
    * ciphertext, so neither can be swapped. A failure's detail is sealed to the owner (requester.ts).
-   * The grant is used up either way: another attempt needs a new grant.
+   * The grant is used up either way: another attempt needs a new grant. `ownsInput`: the
+   * ciphertext's chunks are the load's alone (a request body's, a file stream's), nothing else
+   * holds or reuses them, so they may move to the decrypt workers (load.ts).
    */
   async ingest(
     datasetId: unknown,
     digestHex: unknown,
     ciphertext: Readable | AsyncIterable<Uint8Array>,
+    { ownsInput = false }: { ownsInput?: boolean } = {},
   ): Promise<{ response: string; quality: string }> {
     const serving = this.#require();
     if (typeof datasetId !== "string" || !DATASET_ID.test(datasetId)) throw new UsageError("dataset id");
@@ -271,7 +265,8 @@ export class Enclave {
           keys: this.keys,
           dataset,
           grant,
-          ciphertext: counting(ciphertext, (n) => {
+          ownsInput,
+          ciphertext: ciphertextPieces(ciphertext, (n) => {
             progress.bytes += n;
           }),
           options: {

@@ -83,7 +83,12 @@ async function route(enclave: Enclave, options: Required<ServerOptions>, req: In
     if (path === "/v1/audit/restore")
       return enclave.restoreAudit(await readJson(req, options.maxRestoreBytes));
     const ingest = INGEST.exec(path);
-    if (ingest) return enclave.ingest(decodeURIComponent(ingest[1]!), url.searchParams.get("digest"), req);
+    if (ingest) {
+      // The body's chunks are fresh buffers no one else holds: they may move to the decrypt workers.
+      return enclave.ingest(decodeURIComponent(ingest[1]!), url.searchParams.get("digest"), req, {
+        ownsInput: true,
+      });
+    }
   }
   throw new NotFoundError("no such route");
 }

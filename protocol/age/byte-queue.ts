@@ -40,6 +40,33 @@ export class ByteQueue {
     return scratch.subarray(0, n);
   }
 
+  /**
+   * The next `n` bytes (n <= length) as views of the input pieces, in order, without copying.
+   * `whole` marks a view that ends a piece whose bytes are its entire ArrayBuffer: the queue keeps
+   * nothing of that buffer, so its owner may move it elsewhere.
+   */
+  takeViews(n: number): { view: Uint8Array; whole: boolean }[] {
+    if (n > this.length) throw new RangeError("ByteQueue: take beyond available bytes");
+    this.length -= n;
+    const out: { view: Uint8Array; whole: boolean }[] = [];
+    for (let left = n; left > 0; ) {
+      const part = this.parts[0]!;
+      const m = Math.min(left, part.length - this.head);
+      const ends = this.head + m === part.length;
+      out.push({
+        view: part.subarray(this.head, this.head + m),
+        whole:
+          ends &&
+          part.buffer instanceof ArrayBuffer &&
+          part.byteOffset === 0 &&
+          part.byteLength === part.buffer.byteLength,
+      });
+      this.advance(part, m);
+      left -= m;
+    }
+    return out;
+  }
+
   private advance(part: Uint8Array, m: number): void {
     this.head += m;
     if (this.head === part.length) {

@@ -61,10 +61,19 @@ function countByte(buf: Uint8Array, length: number, byte: number): number {
   return n;
 }
 
+/** Sealed bytes moved to a worker: `length` bytes of `buffer` from `offset`. */
+export interface MovedBytes {
+  buffer: ArrayBuffer;
+  offset: number;
+  length: number;
+}
+
 interface WorkerTask {
   seq: number;
   buffer: ArrayBuffer;
   length: number;
+  /** Where the sealed bytes are when not already in `buffer`: copied into it, in order, first. */
+  parts?: MovedBytes[];
   firstChunk: number;
   final: boolean;
   /** A byte value to count in the plaintext, or -1. */
@@ -86,6 +95,11 @@ function workerMain(load: NodeJS.Require, open: typeof openBatchInPlace, count: 
   const key = (workerData as { key: KeyObject }).key;
   parentPort?.on("message", (t: WorkerTask) => {
     const buf = new Uint8Array(t.buffer, 0, t.length);
+    let at = 0;
+    for (const p of t.parts ?? []) {
+      buf.set(new Uint8Array(p.buffer, p.offset, p.length), at);
+      at += p.length;
+    }
     const length = open(crypto.createDecipheriv, key, buf, t.firstChunk, t.final);
     const n = length >= 0 && t.countByte >= 0 ? count(buf, length, t.countByte) : 0;
     const reply: WorkerReply = { seq: t.seq, buffer: t.buffer, length, count: n };
@@ -156,7 +170,9 @@ export class DecryptPool {
 
   /**
    * Opens the sealed chunks in the first `length` bytes of `buffer`, which is transferred to a
-   * worker (unusable here until the plaintext comes back in it).
+   * worker (unusable here until the plaintext comes back in it). With `parts`, the sealed bytes
+   * are theirs instead, in order, and their buffers move to the worker too (they are not given
+   * back): the worker copies them into `buffer` before opening it.
    */
   open(
     buffer: ArrayBuffer,
@@ -164,18 +180,32 @@ export class DecryptPool {
     firstChunk: number,
     final: boolean,
     byte: number,
+    parts?: MovedBytes[],
   ): Promise<OpenedBatch> {
     if (this.#broken) return Promise.reject(this.#broken);
     if (!Number.isInteger(length) || length < 0 || length > buffer.byteLength) {
       throw new RangeError("decrypt pool: length");
     }
+    if (parts && parts.reduce((n, p) => n + p.length, 0) !== length) {
+      throw new RangeError("decrypt pool: parts");
+    }
     const lane = this.#lanes.reduce((a, b) => (b.pending < a.pending ? b : a));
     const seq = this.#seq++;
-    const task: WorkerTask = { seq, buffer, length, firstChunk, final, countByte: byte };
+    const task: WorkerTask = {
+      seq,
+      buffer,
+      length,
+      firstChunk,
+      final,
+      countByte: byte,
+      ...(parts ? { parts } : {}),
+    };
+    const moved = [buffer, ...(parts ?? []).map((p) => p.buffer)];
     return new Promise<OpenedBatch>((resolve, reject) => {
+      // A buffer that cannot move (already moved: a piece handed in twice) fails this batch only.
+      lane.worker.postMessage(task, moved);
       this.#waiting.set(seq, { resolve, reject, lane });
       lane.pending++;
-      lane.worker.postMessage(task, [task.buffer]);
     });
   }
 

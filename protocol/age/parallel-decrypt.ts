@@ -16,7 +16,13 @@
  * stream-node.ts.
  */
 import { createDecipheriv } from "node:crypto";
-import { BatchAuthenticationError, DecryptPool, type OpenedBatch, openBatchHere } from "./decrypt-pool.js";
+import {
+  BatchAuthenticationError,
+  DecryptPool,
+  type MovedBytes,
+  type OpenedBatch,
+  openBatchHere,
+} from "./decrypt-pool.js";
 import { openHeader } from "./envelope.js";
 import { AgeDecryptError } from "./errors.js";
 import type { AgeHeader } from "./header.js";
@@ -36,6 +42,13 @@ export interface ParallelDecryptOptions {
   batchChunks?: number;
   /** A byte value the workers count in each batch's plaintext (e.g. 0x22, CSV's quote). */
   countByte?: number;
+  /**
+   * The input's pieces are this call's alone: nothing else reads them or hands them in again
+   * (a network body's chunks). A piece that is its whole ArrayBuffer then moves to the worker that
+   * opens it instead of being copied into the batch here; only bytes shared with the next batch
+   * are copied. Node's main thread then neither copies the ciphertext nor collects its buffers.
+   */
+  ownsInput?: boolean;
 }
 
 /** Consecutive plaintext of the file and, when asked, how often `countByte` occurs in it. */
@@ -88,20 +101,26 @@ export async function* decryptBatchesWith(
       // A buffer of its own (transferred to a worker and back): a released one when it fits.
       const buffer =
         (length === batchBytes ? spare.pop() : undefined) ?? Buffer.allocUnsafeSlow(length).buffer;
-      const sealed = Buffer.from(buffer, 0, length);
-      const view = queue.take(length, sealed);
-      if (view.buffer !== sealed.buffer) sealed.set(view);
       const first = nextChunk;
       nextChunk += chunks;
       // A file that fits in one batch is opened here: starting a worker would cost more.
+      const here = pool === undefined && final;
       let opened: Promise<OpenedBatch>;
-      if (pool === undefined && final) {
-        opened = Promise.resolve().then(() =>
-          openBatchHere(createDecipheriv, key, sealed, first, true, byte),
-        );
-      } else {
+      if (!here && options.ownsInput) {
         pool ??= new DecryptPool(key, workers);
-        opened = pool.open(buffer, length, first, final, byte);
+        opened = pool.open(buffer, length, first, final, byte, movedViews(queue.takeViews(length)));
+      } else {
+        const sealed = Buffer.from(buffer, 0, length);
+        const view = queue.take(length, sealed);
+        if (view.buffer !== sealed.buffer) sealed.set(view);
+        if (here) {
+          opened = Promise.resolve().then(() =>
+            openBatchHere(createDecipheriv, key, sealed, first, true, byte),
+          );
+        } else {
+          pool ??= new DecryptPool(key, workers);
+          opened = pool.open(buffer, length, first, final, byte);
+        }
       }
       opened.catch(() => undefined); // awaited in order below; this only marks it handled meanwhile
       pending.push(opened);
@@ -148,4 +167,16 @@ export async function* decryptBatchesWith(
     await pool?.close();
     await input.return?.();
   }
+}
+
+/**
+ * A batch's sealed bytes as buffers a worker may take: a whole piece as it is, any other view (a
+ * piece's bytes shared with the next batch, a piece that is part of a larger buffer) copied.
+ */
+function movedViews(views: { view: Uint8Array; whole: boolean }[]): MovedBytes[] {
+  return views.map(({ view, whole }) => {
+    // new Uint8Array(view) copies; a Buffer's slice() would be a view of the same memory.
+    const own = whole ? view : new Uint8Array(view);
+    return { buffer: own.buffer as ArrayBuffer, offset: own.byteOffset, length: own.length };
+  });
 }

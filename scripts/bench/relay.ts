@@ -19,7 +19,7 @@ import { startStack } from "../stack.js";
 import type { DataFile } from "./data.js";
 import { procMemory } from "./memory.js";
 import { encryptFile, fileKeyOf } from "./partner.js";
-import { seconds } from "./timing.js";
+import { seconds, threadCpuSeconds } from "./timing.js";
 
 const OWNER: Record<DataFile["which"], PartyId> = { purchases: "advertiser", exposures: "publisher" };
 
@@ -33,6 +33,12 @@ export interface RelayResult {
   directMBps: number;
   /** Relay throughput / direct throughput (grant + ingest). */
   ratio: number;
+  /**
+   * CPU seconds of the deployed enclave process's main thread while it received and loaded both
+   * ciphertexts over its socket (the direct run counted): the serial work of a load as deployed,
+   * HTTP reception included. Null where a thread's CPU time cannot be read.
+   */
+  enclaveMainCpuS: number | null;
   memory: {
     rowsLoaded: number;
     enclaveBaseMB: number;
@@ -96,6 +102,7 @@ async function direct(files: DataFile[], dir: string, memoryLimit: string) {
     let grantS = 0;
     let bytes = 0;
     let rows = 0;
+    let mainCpuS: number | null = 0;
     for (const f of files) {
       const client = c.clients[OWNER[f.which]];
       const attested = await client.attestation();
@@ -109,12 +116,15 @@ async function direct(files: DataFile[], dir: string, memoryLimit: string) {
         const req = await client.seal("grant", body, attested);
         expectOk(await enclave.postJson("/v1/requests", { jwe: req.jwe }));
       });
+      const main0 = threadCpuSeconds(pid);
       grantS += sendDirect(stack.enclaveSocket, f.dataset, ct.digest, ct.path);
+      const main1 = threadCpuSeconds(pid);
+      mainCpuS = mainCpuS === null || main0 === null || main1 === null ? null : mainCpuS + main1 - main0;
       rows += f.rows;
       rmSync(ct.path, { force: true });
     }
     const peak = procMemory(pid);
-    return { grantS, bytes, rows, baseMB: base.rssMB, peakMB: peak.hwmMB };
+    return { grantS, bytes, rows, mainCpuS, baseMB: base.rssMB, peakMB: peak.hwmMB };
   } finally {
     enclave.close();
     await stack.stop();
@@ -143,6 +153,7 @@ export async function benchRelay(
     relayMBps,
     directMBps,
     ratio: relayMBps / directMBps,
+    enclaveMainCpuS: straight.mainCpuS,
     memory: {
       rowsLoaded: straight.rows,
       enclaveBaseMB: straight.baseMB,

@@ -205,6 +205,15 @@ export function markdown(r: BenchReport): string {
         `${s(rl.directGrantIngestS)}, ${f(rl.directMBps)} MB/s`,
         "",
       ]),
+      ...(rl.enclaveMainCpuS === null
+        ? []
+        : [
+            row([
+              "enclave main thread while receiving and loading over its socket (serial work as deployed)",
+              `${s(rl.enclaveMainCpuS)} CPU`,
+              "",
+            ]),
+          ]),
       row([
         "relay ratio (relay / direct throughput)",
         `**${f(rl.ratio, 3)}**`,

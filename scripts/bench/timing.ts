@@ -15,13 +15,16 @@ export function cpuSeconds(): number {
 }
 
 /**
- * CPU seconds (user + system) of the calling thread, Node's main thread when called from it:
- * utime and stime of /proc/thread-self/stat, in Linux's 1/100 s clock ticks. Null where that file
- * does not exist.
+ * CPU seconds (user + system) of one thread: the calling thread (Node's main thread when called
+ * from it), or the main thread of process `pid`. utime and stime of its /proc stat file, in
+ * Linux's 1/100 s clock ticks. Null where that file does not exist.
  */
-export function threadCpuSeconds(): number | null {
+export function threadCpuSeconds(pid?: number): number | null {
   try {
-    const stat = readFileSync("/proc/thread-self/stat", "utf8");
+    const stat = readFileSync(
+      pid === undefined ? "/proc/thread-self/stat" : `/proc/${pid}/task/${pid}/stat`,
+      "utf8",
+    );
     // Fields after the parenthesised command name, which may itself hold spaces: state is [0].
     const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     return (Number(f[11]) + Number(f[12])) / 100;

@@ -82,6 +82,81 @@ describe("parallel age decryption", () => {
     );
   }, 180_000);
 
+  it("moves pieces it owns to the workers: the same plaintext, and only whole pieces leave", async () => {
+    const p = await party();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 9 * K + 100 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.integer({ min: 1, max: 3 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.array(fc.boolean(), { maxLength: 9 }),
+        async (size, batchChunks, workers, cuts, shared) => {
+          const plaintext = patternBytes(size, size + 1);
+          const ct = await encryptBytes(plaintext, [p.recipient]);
+          // Each piece its own buffer (movable), or a Buffer viewing part of a larger one (to be
+          // copied: a Buffer's slice() would be a view, so a lazy copy would move the owner's memory).
+          const pieces = split(ct, cuts).map((piece, i) =>
+            shared[i]
+              ? Buffer.concat([piece, Buffer.alloc(3)], piece.length + 3).subarray(0, piece.length)
+              : new Uint8Array(piece),
+          );
+          const got = await parallel(pieces, p.identity, { workers, batchChunks, ownsInput: true });
+          expect(got).toEqual({ ok: plaintext });
+          // A view into a larger buffer is never taken from its owner.
+          pieces.forEach((piece, i) => {
+            if (shared[i]) expect(piece.buffer.byteLength, `piece ${i}`).toBeGreaterThan(0);
+          });
+        },
+      ),
+      { numRuns: 12 },
+    );
+  }, 180_000);
+
+  it("without ownership leaves every input piece as it was; with it, moves whole ones to workers", async () => {
+    const p = await party();
+    const plaintext = patternBytes(8 * K + 9, 5);
+    const ct = await encryptBytes(plaintext, [p.recipient]);
+    const own = () =>
+      split(ct, [200, 3 * SEALED, 3 * SEALED + 700, 6 * SEALED]).map((x) => new Uint8Array(x));
+    const kept = own();
+    expect(await parallel(kept, p.identity, { workers: 2, batchChunks: 2 })).toEqual({ ok: plaintext });
+    expect(kept.every((x) => x.buffer.byteLength > 0)).toBe(true);
+    const moved = own();
+    expect(await parallel(moved, p.identity, { workers: 2, batchChunks: 2, ownsInput: true })).toEqual({
+      ok: plaintext,
+    });
+    // The header's piece is read here; later whole pieces went to a worker (detached here).
+    expect(moved.slice(1).some((x) => x.buffer.byteLength === 0)).toBe(true);
+  }, 60_000);
+
+  it("refuses damage to owned input exactly as the serial path does", async () => {
+    const p = await party();
+    const ct = await encryptBytes(patternBytes(6 * K + 100), [p.recipient]);
+    const payloadStart = parseHeader(ct).length + 16;
+    const o = { workers: 2, batchChunks: 1, ownsInput: true };
+    for (const cut of [
+      payloadStart + 15,
+      payloadStart + 2 * SEALED,
+      payloadStart + 3 * SEALED + 1,
+      ct.length - 1,
+    ]) {
+      const pieces = (bytes: Uint8Array) =>
+        split(bytes, [payloadStart + 5, payloadStart + SEALED + 9]).map((x) => new Uint8Array(x));
+      const want = await serial(pieces(ct.subarray(0, cut)), p.identity);
+      const got = await parallel(pieces(ct.subarray(0, cut)), p.identity, o);
+      expect("error" in got && got.error, `cut ${cut}`).toBe("error" in want && want.error);
+    }
+    const flipped = new Uint8Array(ct);
+    flipped[payloadStart + 2 * SEALED + 40]! ^= 1;
+    const got = await parallel(
+      split(flipped, [payloadStart + SEALED]).map((x) => new Uint8Array(x)),
+      p.identity,
+      o,
+    );
+    expect("error" in got && got.error).toMatch(/^ERR_AGE_DECRYPT/);
+  }, 60_000);
+
   it("counts a byte value in each batch, in the workers", async () => {
     const p = await party();
     const plaintext = patternBytes(5 * K + 77, 3);

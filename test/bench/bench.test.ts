@@ -67,6 +67,8 @@ describe("npm run bench (tiny)", () => {
       // The main thread's share of the load's CPU, read per thread: part of the process's total.
       expect(tax.enclave.decryptLoadMainCpuS).toBeGreaterThanOrEqual(0);
       expect(tax.enclave.decryptLoadMainCpuS).toBeLessThanOrEqual(tax.enclave.decryptLoadCpuS + 0.02);
+      // The deployed enclave's main thread did the receiving: some CPU, read from its /proc entry.
+      expect(r.relay.enclaveMainCpuS).toBeGreaterThan(0);
     }
     expect(r.decrypt).toMatchObject({ ageMBps: positive, rawMBps: positive, ratio: positive });
     expect(r.decrypt.opensslMBps === null || r.decrypt.opensslMBps > 0).toBe(true);
