@@ -292,12 +292,20 @@ async function appendBlob(
   } catch (e) {
     throw new IoError("upload interrupted: host unreachable or connection lost", { cause: e });
   }
-  let text = "";
+  const answer: Buffer[] = [];
   try {
-    for await (const piece of res) text += (piece as Buffer).toString("utf8");
+    for await (const piece of res) answer.push(piece as Buffer);
   } catch (e) {
     throw new IoError("upload interrupted: the host's answer was cut", { cause: e });
   }
+  const received = Buffer.concat(answer);
+  // A connection lost right after the status line can end the answer early without an error:
+  // shorter than announced, it is a cut answer, not the host's word.
+  const announced = Number(res.headers["content-length"]);
+  if (Number.isSafeInteger(announced) && received.length < announced) {
+    throw new IoError("upload interrupted: the host's answer was cut");
+  }
+  const text = received.toString("utf8");
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -380,15 +388,25 @@ export async function uploadFile(
           o.onProgress?.({ phase: "upload", bytes: held, total: plan.length, resumedFrom: status.offset });
         report();
         const pieces = (async function* () {
+          const source = ciphertextFrom(plan, sealed, status.offset);
           try {
-            for await (const piece of ciphertextFrom(plan, sealed, status.offset)) {
-              yield piece;
-              held += piece.length;
+            for (;;) {
+              let next: IteratorResult<Buffer>;
+              try {
+                next = await source.next();
+              } catch (e) {
+                sourceError = e;
+                throw e;
+              }
+              if (next.done) return;
+              // A lost connection is thrown in here by the request's pipeline: not the source's
+              // failure, so the upload resumes instead of stopping.
+              yield next.value;
+              held += next.value.length;
               report();
             }
-          } catch (e) {
-            sourceError = e;
-            throw e;
+          } finally {
+            await source.return(undefined);
           }
         })();
         const after = await appendBlob(client.host.baseUrl, plan.digest, status.offset, plan.length, pieces);

@@ -90,6 +90,44 @@ async function droppingProxy(after: number, cuts: number): Promise<{ url: string
   return { url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, offsets };
 }
 
+/**
+ * A TCP proxy to the host that answers the first PATCH itself: a 409 status line and headers
+ * announcing a body, then a reset while the request is still being sent (no body arrives).
+ */
+async function answerCuttingProxy(): Promise<{ url: string; cut: () => boolean }> {
+  const target = new URL(url);
+  let cut = false;
+  const proxy = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    let patch: boolean | undefined;
+    client.on("data", (d: Buffer) => {
+      patch ??= !cut && d.subarray(0, 6).toString("latin1") === "PATCH ";
+      if (patch) {
+        if (!cut) {
+          cut = true;
+          client.write(
+            "HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ncontent-length: 80\r\n\r\n",
+          );
+          setTimeout(() => client.resetAndDestroy(), 20);
+        }
+        return;
+      }
+      upstream.write(d);
+    });
+    upstream.on("data", (d: Buffer) => client.write(d));
+    for (const s of [client, upstream]) {
+      s.on("error", () => undefined);
+      s.on("close", () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  proxies.push(proxy);
+  return { url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, cut: () => cut };
+}
+
 async function csv(name: string, mib: number): Promise<string> {
   const path = join(work, name);
   const line = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef,42\n";
@@ -134,6 +172,14 @@ describe("uploadFile", () => {
     expect(at[1]).toBeGreaterThan(0);
     expect(at.at(-1)).toBeGreaterThan(at[1]!);
     expect(at).toEqual([...at].sort((a, b) => a - b));
+  });
+
+  it("takes an answer cut before its body for a lost connection, asks again and finishes", async () => {
+    const path = await csv("cut-answer.csv", 2);
+    const proxy = await answerCuttingProxy();
+    const up = await uploadFile(await client(new MemoryStateStore(), proxy.url), path, { retryDelayMs: 10 });
+    expect(proxy.cut()).toBe(true);
+    expect(await opensTo(await stored(up.digest), path)).toBe(true);
   });
 
   it("a later run resumes the same ciphertext where an interrupted one stopped", async () => {
