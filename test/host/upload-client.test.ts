@@ -4,7 +4,7 @@
  * stops the upload before its new bytes leave.
  */
 import { mkdtemp, open, readFile, rm, utimes, writeFile } from "node:fs/promises";
-import { type AddressInfo, connect, createServer, type Server } from "node:net";
+import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -53,66 +53,19 @@ async function client(store = new MemoryStateStore(), via = url): Promise<Cleanr
  * A TCP proxy to the host that cuts the first `cuts` connections carrying a PATCH once `after`
  * bytes of them went through, and records the offset each PATCH starts at.
  */
-async function droppingProxy(after: number, cuts: number): Promise<{ url: string; offsets: number[] }> {
-  const target = new URL(url);
-  const offsets: number[] = [];
-  let left = cuts;
-  const proxy = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    let seen = 0;
-    let cut: boolean | undefined;
-    client.on("data", (d: Buffer) => {
-      if (cut === undefined) {
-        const m = /^PATCH \S*[?&]offset=(\d+)/.exec(d.subarray(0, 200).toString("latin1"));
-        if (m) offsets.push(Number(m[1]));
-        cut = m !== null && left > 0;
-        if (cut) left--;
-      }
-      seen += d.length;
-      if (cut && seen >= after) {
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
-      upstream.write(d);
-    });
-    upstream.on("data", (d) => client.write(d));
-    for (const s of [client, upstream]) {
-      s.on("error", () => undefined);
-      s.on("close", () => {
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-  });
-  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
-  proxies.push(proxy);
-  return { url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, offsets };
-}
-
 /**
- * A TCP proxy to the host that answers the first PATCH itself: a 409 status line and headers
- * announcing a body, then a reset while the request is still being sent (no body arrives).
+ * A TCP proxy to the host. For each connection `connection()` gives the handler of what the
+ * client sends: it returns true when it dealt with a piece itself (the piece is not forwarded).
  */
-async function answerCuttingProxy(): Promise<{ url: string; cut: () => boolean }> {
+async function proxyToHost(
+  connection: () => (d: Buffer, client: Socket, upstream: Socket) => boolean,
+): Promise<string> {
   const target = new URL(url);
-  let cut = false;
   const proxy = createServer((client) => {
     const upstream = connect(Number(target.port), target.hostname);
-    let patch: boolean | undefined;
+    const handle = connection();
     client.on("data", (d: Buffer) => {
-      patch ??= !cut && d.subarray(0, 6).toString("latin1") === "PATCH ";
-      if (patch) {
-        if (!cut) {
-          cut = true;
-          client.write(
-            "HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ncontent-length: 80\r\n\r\n",
-          );
-          setTimeout(() => client.resetAndDestroy(), 20);
-        }
-        return;
-      }
-      upstream.write(d);
+      if (!handle(d, client, upstream)) upstream.write(d);
     });
     upstream.on("data", (d: Buffer) => client.write(d));
     for (const s of [client, upstream]) {
@@ -125,7 +78,56 @@ async function answerCuttingProxy(): Promise<{ url: string; cut: () => boolean }
   });
   await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
   proxies.push(proxy);
-  return { url: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, cut: () => cut };
+  return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+}
+
+/**
+ * Cuts the first `cuts` connections carrying a PATCH once `after` bytes of them went through, and
+ * records the offset each PATCH starts at.
+ */
+async function droppingProxy(after: number, cuts: number): Promise<{ url: string; offsets: number[] }> {
+  const offsets: number[] = [];
+  let left = cuts;
+  const proxied = await proxyToHost(() => {
+    let seen = 0;
+    let cut: boolean | undefined;
+    return (d, client, upstream) => {
+      if (cut === undefined) {
+        const m = /^PATCH \S*[?&]offset=(\d+)/.exec(d.subarray(0, 200).toString("latin1"));
+        if (m) offsets.push(Number(m[1]));
+        cut = m !== null && left > 0;
+        if (cut) left--;
+      }
+      seen += d.length;
+      if (!cut || seen < after) return false;
+      client.destroy();
+      upstream.destroy();
+      return true;
+    };
+  });
+  return { url: proxied, offsets };
+}
+
+/**
+ * Answers the first PATCH itself: a 409 status line and headers announcing a body, then a reset
+ * while the request is still being sent (no body arrives).
+ */
+async function answerCuttingProxy(): Promise<{ url: string; cut: () => boolean }> {
+  let cut = false;
+  const proxied = await proxyToHost(() => {
+    let patch: boolean | undefined;
+    return (d, client) => {
+      patch ??= !cut && d.subarray(0, 6).toString("latin1") === "PATCH ";
+      if (!patch) return false;
+      if (!cut) {
+        cut = true;
+        client.write("HTTP/1.1 409 Conflict\r\ncontent-type: application/json\r\ncontent-length: 80\r\n\r\n");
+        setTimeout(() => client.resetAndDestroy(), 20);
+      }
+      return true;
+    };
+  });
+  return { url: proxied, cut: () => cut };
 }
 
 async function csv(name: string, mib: number): Promise<string> {
