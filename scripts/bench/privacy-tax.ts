@@ -20,7 +20,7 @@ import type { DataFile } from "./data.js";
 import { DATASET_OF } from "./data.js";
 import { rssSampler } from "./memory.js";
 import { admitParties, type Encrypted, encryptFile, fileKeyOf, grantBody, seal } from "./partner.js";
-import { cpuSeconds, seconds, threadCpuSeconds } from "./timing.js";
+import { addThreadCpu, cpuSeconds, seconds, threadCpuSeconds } from "./timing.js";
 
 /** The approved aggregate join measured: the equi-join on the hashed id, as in the scale run. */
 export const QUERY_ID = "audience-overlap";
@@ -208,11 +208,7 @@ export async function runEnclave(
         rowsLoaded += (decodeJwt(r.response) as { body: { rows: number } }).body.rows;
       });
       decryptLoadCpuS += cpuSeconds() - cpu0;
-      const main1 = threadCpuSeconds();
-      decryptLoadMainCpuS =
-        decryptLoadMainCpuS === null || main0 === null || main1 === null
-          ? null
-          : decryptLoadMainCpuS + main1 - main0;
+      decryptLoadMainCpuS = addThreadCpu(decryptLoadMainCpuS, main0, threadCpuSeconds());
       rmSync(e.path, { force: true });
     }
     progress?.(`enclave: ${QUERY_ID}`);

@@ -19,7 +19,7 @@ import { startStack } from "../stack.js";
 import type { DataFile } from "./data.js";
 import { procMemory } from "./memory.js";
 import { encryptFile, fileKeyOf } from "./partner.js";
-import { seconds, threadCpuSeconds } from "./timing.js";
+import { addThreadCpu, seconds, threadCpuSeconds } from "./timing.js";
 
 const OWNER: Record<DataFile["which"], PartyId> = { purchases: "advertiser", exposures: "publisher" };
 
@@ -118,8 +118,7 @@ async function direct(files: DataFile[], dir: string, memoryLimit: string) {
       });
       const main0 = threadCpuSeconds(pid);
       grantS += sendDirect(stack.enclaveSocket, f.dataset, ct.digest, ct.path);
-      const main1 = threadCpuSeconds(pid);
-      mainCpuS = mainCpuS === null || main0 === null || main1 === null ? null : mainCpuS + main1 - main0;
+      mainCpuS = addThreadCpu(mainCpuS, main0, threadCpuSeconds(pid));
       rows += f.rows;
       rmSync(ct.path, { force: true });
     }

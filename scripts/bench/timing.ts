@@ -32,3 +32,12 @@ export function threadCpuSeconds(pid?: number): number | null {
     return null;
   }
 }
+
+/** `total` plus a thread's CPU seconds between two readings; null once any reading was null. */
+export function addThreadCpu(
+  total: number | null,
+  before: number | null,
+  after: number | null,
+): number | null {
+  return total === null || before === null || after === null ? null : total + after - before;
+}
