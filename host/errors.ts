@@ -87,6 +87,17 @@ export class TooLargeError extends CleanroomError {
   }
 }
 
+/**
+ * The host's store has no space (or quota) left for a blob: what the upload had sent before is
+ * dropped and the upload can resume from the host's offset once the operator has freed space.
+ */
+export class StoreFullError extends CleanroomError {
+  static override code = "ERR_STORE_FULL";
+  constructor(options?: { cause?: unknown }) {
+    super("the host's store is full: its operator must free space, then the upload resumes", options);
+  }
+}
+
 /** An identifier (blob digest, result id, party) is not of its exact allowed shape. */
 export class BadIdError extends CleanroomError {
   static override code = "ERR_BAD_ID";

@@ -35,6 +35,7 @@ import {
   DigestMismatchError,
   EnclaveProtocolError,
   NotFoundError,
+  StoreFullError,
   TooLargeError,
   UploadConflictError,
   UploadOffsetError,
@@ -124,6 +125,12 @@ async function writeHashing(
     }
   }
   return sourceError === undefined ? { written } : { written, sourceError };
+}
+
+/** A write refused for want of space or quota, as the store's own error; any other error as it is. */
+function storeFailure(e: unknown): unknown {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" ? new StoreFullError({ cause: e }) : e;
 }
 
 /** Copy `source` into `path` (created exclusively) while hashing, at most `maxBytes`; its SHA-256. */
@@ -228,7 +235,7 @@ export class BlobStore {
       await fsyncPath(this.dir);
     } catch (e) {
       await rm(tmp, { force: true });
-      throw e;
+      throw storeFailure(e);
     }
     return { created: true, size: (await stat(final)).size };
   }
@@ -318,6 +325,8 @@ export class BlobStore {
       await fsyncPath(this.dir);
       await rm(paths.length, { force: true });
       return { offset: length, length, complete: true, created: true };
+    } catch (e) {
+      throw storeFailure(e);
     } finally {
       this.#appending.delete(id);
     }

@@ -279,24 +279,44 @@ async function appendBlob(
     req.on("error", reject);
   });
   answered.catch(() => undefined); // awaited below; a send failure is reported first
-  try {
-    await pipeline(Readable.from(pieces), req);
-  } catch (e) {
-    // The host may refuse before reading everything (a stale offset): its answer says why.
-    const early = await Promise.race([answered, sleep(200).then(() => undefined)]).catch(() => undefined);
-    if (!early) throw new IoError("upload interrupted: host unreachable or connection lost", { cause: e });
+  let sendError: unknown;
+  const sent = pipeline(Readable.from(pieces), req).then(
+    () => true,
+    (e: unknown) => {
+      sendError = e;
+      return false;
+    },
+  );
+  // The host may answer before it has read everything (a stale offset, a full store): the answer
+  // says why, and ends the sending once it is read (the host drops what still arrives meanwhile).
+  const early = await Promise.race([
+    sent.then(() => false),
+    answered.then(
+      () => true,
+      () => false,
+    ),
+  ]);
+  if (!early && sendError !== undefined) {
+    const late = await Promise.race([answered, sleep(200).then(() => undefined)]).catch(() => undefined);
+    if (!late)
+      throw new IoError("upload interrupted: host unreachable or connection lost", { cause: sendError });
   }
   let res: IncomingMessage;
-  try {
-    res = await answered;
-  } catch (e) {
-    throw new IoError("upload interrupted: host unreachable or connection lost", { cause: e });
-  }
   const answer: Buffer[] = [];
   try {
-    for await (const piece of res) answer.push(piece as Buffer);
-  } catch (e) {
-    throw new IoError("upload interrupted: the host's answer was cut", { cause: e });
+    try {
+      res = await answered;
+    } catch (e) {
+      throw new IoError("upload interrupted: host unreachable or connection lost", { cause: e });
+    }
+    try {
+      for await (const piece of res) answer.push(piece as Buffer);
+    } catch (e) {
+      throw new IoError("upload interrupted: the host's answer was cut", { cause: e });
+    }
+  } finally {
+    if (!req.writableFinished) req.destroy();
+    await sent;
   }
   const received = Buffer.concat(answer);
   // A connection lost right after the status line can end the answer early without an error:
@@ -332,6 +352,8 @@ function resumable(e: unknown): boolean {
   if (e instanceof IoError) return true;
   if (!(e instanceof HostError)) return false;
   if (e.serverCode === "ERR_UPLOAD_OFFSET" || e.serverCode === "ERR_UPLOAD_CONFLICT") return true;
+  // Space comes back only when the operator frees it: a later run resumes from the host's offset.
+  if (e.serverCode === "ERR_STORE_FULL") return false;
   return e.status === 429 || e.status >= 500;
 }
 

@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from "fastify";
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from "fastify";
 import type { HostDeps } from "../deps.js";
 import { TooLargeError } from "../errors.js";
 import { errorResponses } from "../http-errors.js";
@@ -119,6 +119,26 @@ const patchSchema = {
 type Params = { Params: { sha256: string } };
 type Patch = Params & { Querystring: { offset: number; length: number } };
 
+/**
+ * How long the rest of an upload the host does not store is read and dropped after answering.
+ * Closing a connection with bytes still unread resets it, and the reset can take the answer with
+ * it: the client would see a cut answer instead of the refusal (a full store, a stale offset). A
+ * client that has the answer stops sending; one that does not is cut off after this.
+ */
+const DROP_REST_MS = 2_000;
+
+/** Once the answer is out, the request's remaining bytes are read and dropped, for a while. */
+function dropRest(request: FastifyRequest, reply: FastifyReply): void {
+  const body = request.raw;
+  if (body.readableEnded) return;
+  reply.raw.once("finish", () => {
+    const cutOff = setTimeout(() => body.socket.destroy(), DROP_REST_MS);
+    cutOff.unref();
+    body.once("close", () => clearTimeout(cutOff));
+    body.resume();
+  });
+}
+
 export const blobsPlugin: FastifyPluginAsync<HostDeps> = async (app, { store }) => {
   app.addSchema(stored);
   app.addSchema(uploadStatus);
@@ -131,12 +151,11 @@ export const blobsPlugin: FastifyPluginAsync<HostDeps> = async (app, { store }) 
       const declared = Number(request.headers["content-length"] ?? 0);
       if (declared > store.blobs.maxBlobBytes) throw new TooLargeError("blob too large");
       const { created, size } = await store.blobs.put(sha256, request.raw);
-      // Already stored: the upload was not read, so do not make the client send the rest of it.
-      if (!request.raw.readableEnded) reply.header("connection", "close");
+      // Already stored: the upload was not read; the answer tells the client to stop sending.
+      dropRest(request, reply);
       return reply.code(created ? 201 : 200).send({ digest: sha256, size, created });
     } catch (e) {
-      // The rest of a refused upload is not read: close the connection after answering.
-      reply.header("connection", "close");
+      dropRest(request, reply);
       throw e;
     }
   });
@@ -163,10 +182,10 @@ export const blobsPlugin: FastifyPluginAsync<HostDeps> = async (app, { store }) 
     const { offset, length } = request.query;
     try {
       const status = await store.blobs.append(sha256, offset, length, request.raw);
-      if (!request.raw.readableEnded) reply.header("connection", "close");
+      dropRest(request, reply);
       return { digest: sha256, ...status };
     } catch (e) {
-      reply.header("connection", "close");
+      dropRest(request, reply);
       throw e;
     }
   });

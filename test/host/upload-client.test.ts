@@ -3,11 +3,15 @@
  * dropped connection resumes where the host's copy ends; a file changed since it was encrypted
  * stops the upload before its new bytes leave.
  */
+import { createHash } from "node:crypto";
 import { mkdtemp, open, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { request as httpRequest, type IncomingMessage } from "node:http";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { join, sep } from "node:path";
+import { Readable, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { BLOCK_BYTES, uploadFile } from "../../client/node/upload.js";
 import type { CleanroomClient } from "../../client/sdk/client.js";
 import { HostClient } from "../../client/sdk/http.js";
@@ -15,6 +19,33 @@ import { generatePartyKeys, loadPartyKeys, type PartyKeys } from "../../client/s
 import { HostState, MemoryStateStore } from "../../client/sdk/state.js";
 import { decryptBytes } from "../../protocol/age/stream-node.js";
 import { sha256hex, startHost, type TestHost } from "./helpers.js";
+
+/**
+ * A full disk under the host's store, while `full.on`: a write stream into its uploads directory
+ * fails with ENOSPC once `full.after` bytes went into it, as the kernel reports it.
+ */
+const full = vi.hoisted(() => ({ on: false, after: 0 }));
+vi.mock("node:fs", async (original) => {
+  const fs = await original<typeof import("node:fs")>();
+  const createWriteStream = ((path: string, options: unknown) => {
+    const stream = fs.createWriteStream(path, options as never);
+    if (!full.on || !String(path).includes(`${sep}uploads${sep}`)) return stream;
+    let written = 0;
+    const write = stream._write.bind(stream);
+    const w = stream as Writable & { _writev?: unknown };
+    w._writev = undefined;
+    w._write = (chunk: Buffer, encoding, done) => {
+      if (written + chunk.length > full.after) {
+        const e = Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        return done(e);
+      }
+      written += chunk.length;
+      write(chunk, encoding, done);
+    };
+    return stream;
+  }) as typeof fs.createWriteStream;
+  return { ...fs, default: { ...fs, createWriteStream }, createWriteStream };
+});
 
 let host: TestHost;
 let url: string;
@@ -30,6 +61,7 @@ beforeEach(async () => {
   keys = await loadPartyKeys(await generatePartyKeys());
 });
 afterEach(async () => {
+  full.on = false;
   for (const p of proxies.splice(0)) p.close();
   await host.close();
   await rm(work, { recursive: true, force: true });
@@ -184,6 +216,24 @@ describe("uploadFile", () => {
     expect(await opensTo(await stored(up.digest), path)).toBe(true);
   });
 
+  it("stops at once with the host's ERR_STORE_FULL when its disk fills mid-upload; a run after space is freed finishes", async () => {
+    const path = await csv("full.csv", 24);
+    const store = new MemoryStateStore();
+    full.on = true;
+    full.after = 5 * 1024 * 1024;
+    const started = Date.now();
+    // The host's refusal reaches the client whole, though most of the body is still on its way,
+    // and a full store is not retried (the default retries would take minutes).
+    await expect(uploadFile(await client(store), path)).rejects.toMatchObject({
+      status: 507,
+      serverCode: "ERR_STORE_FULL",
+    });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    full.on = false;
+    const again = await uploadFile(await client(store), path);
+    expect(await opensTo(await stored(again.digest), path)).toBe(true);
+  });
+
   it("a later run resumes the same ciphertext where an interrupted one stopped", async () => {
     const path = await csv("again.csv", 20);
     const store = new MemoryStateStore();
@@ -225,5 +275,41 @@ describe("uploadFile", () => {
     expect(fresh.digest).not.toBe(digest);
     expect(fresh.resumedFrom).toBe(0);
     expect(await opensTo(await stored(fresh.digest), path)).toBe(true);
+  });
+});
+
+describe("a refusal while the body is still arriving", () => {
+  it("reaches a client that reads the answer only once its sending has ended", async () => {
+    // The host stops storing after 1 MiB of a 32 MiB append and answers at once; this client
+    // reads the answer only after its request stream ended or failed. Closing on the bytes still
+    // arriving would reset the connection and take the answer with it.
+    full.on = true;
+    full.after = 1024 * 1024;
+    const size = 32 * 1024 * 1024;
+    const req = httpRequest(`${url}/api/v1/blobs/${"ab".repeat(32)}?offset=0&length=${size}`, {
+      method: "PATCH",
+      headers: { "content-type": "application/octet-stream", "content-length": size },
+    });
+    const answered = new Promise<IncomingMessage>((resolve, reject) => {
+      req.once("response", resolve);
+      req.on("error", reject);
+    });
+    answered.catch(() => undefined);
+    // Each piece costs some work to make, as an encrypting uploader's do.
+    async function* body(): AsyncGenerator<Buffer> {
+      for (let i = 0; i < size / 65536; i++) {
+        const piece = Buffer.alloc(65536, i);
+        createHash("sha256").update(piece).digest();
+        yield piece;
+      }
+    }
+    await pipeline(Readable.from(body()), req).catch(() => undefined);
+    const res = await answered;
+    const parts: Buffer[] = [];
+    for await (const p of res) parts.push(p as Buffer);
+    expect(res.statusCode).toBe(507);
+    expect(JSON.parse(Buffer.concat(parts).toString("utf8"))).toMatchObject({
+      error: { code: "ERR_STORE_FULL" },
+    });
   });
 });
