@@ -429,17 +429,13 @@ function wrongIdentityFormat(dataset: Dataset): string {
 }
 
 /**
- * One parallel scan of the staged table: counts over the rows that will be kept (identity present),
- * the rows to drop (identity missing) and, for "sha256-hex", the kept identities of another format.
+ * The owner's checks as one parallel scan of `table`: counts over the rows that will be kept
+ * (identity present), the rows to drop (identity missing) and, for "sha256-hex", the kept
+ * identities of another format; one row of BIGINTs in the order `qualityReport` reads them. The
+ * bench runs the same statement over plain DuckDB's tables to price it (scripts/bench/privacy-tax.ts).
  */
-async function qualityReport(
-  conn: DuckDBConnection,
-  dataset: Dataset,
-  table: string,
-  rejected: number,
-): Promise<QualityReport> {
+export function qualityReportSql(dataset: Dataset, table: string): string {
   const id = quoteIdent(dataset.identityColumn);
-  const checkFormat = dataset.identityFormat === "sha256-hex";
   const keep = `FILTER (WHERE NOT ${missingIdentity(dataset)})`;
   const exprs = [
     `count(*) ${keep}`,
@@ -447,12 +443,19 @@ async function qualityReport(
     // Distinct 64-bit hashes: exact unless two identities collide (~n²/2⁶⁵), and several times
     // faster than hashing the strings into a distinct set.
     `count(DISTINCT hash(${id})) ${keep}`,
-    checkFormat ? `count(*) FILTER (WHERE ${wrongIdentityFormat(dataset)})` : "0",
+    dataset.identityFormat === "sha256-hex" ? `count(*) FILTER (WHERE ${wrongIdentityFormat(dataset)})` : "0",
     `count(*) FILTER (WHERE ${missingIdentity(dataset)})`,
   ];
-  const result = await conn.runAndReadAll(
-    `SELECT ${exprs.map((e) => `CAST(${e} AS BIGINT)`).join(", ")} FROM ${quoteIdent(table)}`,
-  );
+  return `SELECT ${exprs.map((e) => `CAST(${e} AS BIGINT)`).join(", ")} FROM ${quoteIdent(table)}`;
+}
+
+async function qualityReport(
+  conn: DuckDBConnection,
+  dataset: Dataset,
+  table: string,
+  rejected: number,
+): Promise<QualityReport> {
+  const result = await conn.runAndReadAll(qualityReportSql(dataset, table));
   const values = (result.getRows()[0] ?? []).map((v) => Number(v));
   const rows = values[0] ?? 0;
   const nonNull = new Map(dataset.columns.map((c, i) => [c.name, values[i + 1] ?? 0]));
@@ -469,7 +472,7 @@ async function qualityReport(
     ),
     identity: {
       column: dataset.identityColumn,
-      invalidFormat: checkFormat ? invalid : null,
+      invalidFormat: dataset.identityFormat === "sha256-hex" ? invalid : null,
       duplicates: rows - distinct,
     },
   };

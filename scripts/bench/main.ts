@@ -24,6 +24,7 @@ import { benchRelay } from "./relay.js";
 import { type BenchReport, markdown, TARGETS, type ThreadRun } from "./report.js";
 import { runScale } from "./scale.js";
 import { benchUploadMemory } from "./upload-memory.js";
+import { accountWork } from "./work.js";
 
 interface Options {
   rows: number[];
@@ -84,6 +85,7 @@ async function measure(o: Options, workDir: string): Promise<BenchReport> {
     privacyTaxByThreads: [],
     amdahl: null,
     physicalLimit: null,
+    work: null,
     decrypt: { mib: 0, ageMBps: 0, rawMBps: 0, ratio: 0, opensslMBps: null, parallelMBps: 0, workers: 0 },
     verify: {
       snp: { vector: "", coldPerSec: 0, warmPerSec: 0 },
@@ -152,6 +154,7 @@ async function measure(o: Options, workDir: string): Promise<BenchReport> {
   }
   const largest = report.privacyTaxRuns[report.privacyTaxRuns.length - 1]!;
   report.privacyTax = largest.ratio;
+  report.work = accountWork(largest, report.decrypt.rawMBps, availableParallelism());
   report.projectedTax16 = report.amdahl?.projectedTax16 ?? null;
   report.projectedTax64 = report.amdahl?.projectedTax64 ?? null;
   report.serialLoadRatio = report.amdahl?.serialLoadRatio ?? null;

@@ -4,6 +4,7 @@ import type { VerifyRates } from "./evidence-verify.js";
 import type { Machine } from "./machine.js";
 import type { TaxResult } from "./privacy-tax.js";
 import type { RelayResult } from "./relay.js";
+import type { WorkAccount } from "./work.js";
 
 /** The goals from the issue; figures are reported whether or not they are met. */
 export const TARGETS = {
@@ -54,6 +55,8 @@ export interface BenchReport {
   /** Amdahl fits from the 1- and 2-thread runs of each side (amdahl.ts), or null without them. */
   amdahl: TaxProjection | null;
   physicalLimit: PhysicalLimit | null;
+  /** The work of the headline run (largest size, 2 threads) and the least ratio it allows here (work.ts). */
+  work: WorkAccount | null;
   decrypt: {
     mib: number;
     ageMBps: number;
@@ -155,6 +158,7 @@ export function markdown(r: BenchReport): string {
   out.push(
     "",
     `Target ≤ ${TARGETS.privacyTax}× at the largest size: ${f(r.privacyTax, 2)}×${met(r.targets.privacyTax)}`,
+    ...workSection(r.work),
     ...threadSection(r),
   );
   const d = r.decrypt;
@@ -229,6 +233,20 @@ export function markdown(r: BenchReport): string {
     );
   }
   return out.join("\n");
+}
+
+function workSection(w: WorkAccount | null): string[] {
+  if (!w) return [];
+  const x = w.extra;
+  return [
+    "",
+    `Work at the largest size on 2 threads, CPU seconds of all threads: clean room ${s(w.enclaveCpuS)}, ` +
+      `plain ${s(w.plainCpuS)} (${f(w.ratio, 2)}×). Beyond plain's: the owner's quality report and ` +
+      `identity rule ${s(x.ownerChecksCpuS)}, decryption ${s(x.decryptCpuS)} (one core's rate), the query's ` +
+      `guard, policy and sealing ${s(x.queryCpuS)}, the rest of the load ${s(x.loadRestCpuS)}. Floor: plain's ` +
+      `work, the owner's checks and the decryption spread over all ${w.cores} cores take ` +
+      `**${f(w.floorRatio, 2)}×** plain's time; no clean room that runs those checks does better on this machine.`,
+  ];
 }
 
 /** " (main thread x s)" where the enclave's main-thread CPU was read. */

@@ -110,6 +110,22 @@ describe("npm run bench (tiny)", () => {
     expect(r.amdahl.busyCoresAtTwo).toBeCloseTo(busy, 10);
     expect(r.amdahl.coreBound).toBe(busy >= 0.9 * availableParallelism());
     expect(r.physicalLimit.loadFloorRatio).toBeGreaterThan(1);
+    // The work account of the headline run: each side's CPU is its phases' CPU, the owner's checks
+    // were run and timed on their own, and the extras add up to the difference.
+    const w = r.work;
+    expect(tax.enclave.queryCpuS).toBeGreaterThan(0);
+    expect(tax.plain.queryCpuS).toBeGreaterThan(0);
+    expect(w.extra.ownerChecksCpuS).toBe(tax.plain.ownerChecksCpuS);
+    expect(w.extra.ownerChecksCpuS).toBeGreaterThan(0);
+    expect(w.enclaveCpuS).toBeCloseTo(tax.enclave.decryptLoadCpuS + tax.enclave.queryCpuS, 10);
+    expect(w.plainCpuS).toBeCloseTo(tax.plain.loadCpuS + tax.plain.queryCpuS, 10);
+    expect(w.ratio).toBeCloseTo(w.enclaveCpuS / w.plainCpuS, 10);
+    expect(w.extra.decryptCpuS).toBeCloseTo(tax.csvMB / r.decrypt.rawMBps, 10);
+    const extra = w.extra.ownerChecksCpuS + w.extra.decryptCpuS + w.extra.queryCpuS + w.extra.loadRestCpuS;
+    expect(extra).toBeCloseTo(w.enclaveCpuS - w.plainCpuS, 10);
+    expect(w.cores).toBe(availableParallelism());
+    const floorCpu = w.plainCpuS + w.extra.ownerChecksCpuS + w.extra.decryptCpuS;
+    expect(w.floorRatio).toBeCloseTo(floorCpu / w.cores / tax.plain.totalS, 10);
     expect(r.decrypt).toMatchObject({ parallelMBps: positive, workers: availableParallelism() });
     expect(Object.keys(r.targets)).toEqual(
       expect.arrayContaining([
