@@ -280,13 +280,9 @@ async function appendBlob(
   });
   answered.catch(() => undefined); // awaited below; a send failure is reported first
   let sendError: unknown;
-  const sent = pipeline(Readable.from(pieces), req).then(
-    () => true,
-    (e: unknown) => {
-      sendError = e;
-      return false;
-    },
-  );
+  const sent = pipeline(Readable.from(pieces), req).catch((e: unknown) => {
+    sendError = e;
+  });
   // The host may answer before it has read everything (a stale offset, a full store): the answer
   // says why, and ends the sending once it is read (the host drops what still arrives meanwhile).
   const early = await Promise.race([

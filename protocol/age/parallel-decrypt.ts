@@ -105,22 +105,21 @@ export async function* decryptBatchesWith(
       nextChunk += chunks;
       // A file that fits in one batch is opened here: starting a worker would cost more.
       const here = pool === undefined && final;
-      let opened: Promise<OpenedBatch>;
-      if (!here && options.ownsInput) {
-        pool ??= new DecryptPool(key, workers);
-        opened = pool.open(buffer, length, first, final, byte, movedViews(queue.takeViews(length)));
-      } else {
-        const sealed = Buffer.from(buffer, 0, length);
+      // The sealed bytes move to the worker that opens them, or are copied into the batch here.
+      const parts = !here && options.ownsInput ? movedViews(queue.takeViews(length)) : undefined;
+      const sealed = Buffer.from(buffer, 0, length);
+      if (!parts) {
         const view = queue.take(length, sealed);
         if (view.buffer !== sealed.buffer) sealed.set(view);
-        if (here) {
-          opened = Promise.resolve().then(() =>
-            openBatchHere(createDecipheriv, key, sealed, first, true, byte),
-          );
-        } else {
-          pool ??= new DecryptPool(key, workers);
-          opened = pool.open(buffer, length, first, final, byte);
-        }
+      }
+      let opened: Promise<OpenedBatch>;
+      if (here) {
+        opened = Promise.resolve().then(() =>
+          openBatchHere(createDecipheriv, key, sealed, first, true, byte),
+        );
+      } else {
+        pool ??= new DecryptPool(key, workers);
+        opened = pool.open(buffer, length, first, final, byte, parts);
       }
       opened.catch(() => undefined); // awaited in order below; this only marks it handled meanwhile
       pending.push(opened);
